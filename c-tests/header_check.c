@@ -1,0 +1,9 @@
+/* Compiled as C99 and as C++11 with -Wall -Wextra -Werror -pedantic by
+ * `make check-cxx`: the header and every *_INIT macro must be warning-free. */
+#include <pidkit.h>
+
+int main(void)
+{
+    pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;
+    return (int)i.size == 0;
+}

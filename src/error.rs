@@ -1,0 +1,77 @@
+//! The one error type of the core: an errno and a message saying what failed.
+
+use nix::errno::Errno;
+use std::fmt;
+
+/// A failed operation: the system error number it maps to and a
+/// human-readable message naming the operation and its object
+/// (`"pidfile /run/food.pid is held by pid 4242"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    errno: Errno,
+    message: String,
+}
+
+/// The result of every fallible core operation.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An error with `errno` and a message (lower case, no trailing period).
+    pub fn new(errno: Errno, message: impl Into<String>) -> Error {
+        Error { errno, message: message.into() }
+    }
+
+    /// A failed system call: the message is `what` followed by the
+    /// errno's description (`"open pidfile /x.pid: permission denied"`).
+    pub fn sys(errno: Errno, what: impl fmt::Display) -> Error {
+        Error { errno, message: format!("{}: {}", what, describe(errno)) }
+    }
+
+    /// The errno this error maps to (`-errno` at the C boundary).
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// The whole message, as `pidkit_last_error()` returns it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(std::io::Error::from_raw_os_error(e.errno as i32).kind(), e.to_string())
+    }
+}
+
+/// Attaches context to a bare `nix` result: `fstat(fd).context(|| format!("..."))`.
+pub trait Context<T> {
+    /// Wraps the errno with the message the closure builds (only on failure).
+    fn context<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn context<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::sys(e, f()))
+    }
+}
+
+/// strerror-like text in lower case ("no such file or directory").
+pub fn describe(errno: Errno) -> String {
+    let d = errno.desc();
+    let mut out = String::with_capacity(d.len());
+    let mut chars = d.chars();
+    if let Some(c) = chars.next() {
+        out.extend(c.to_lowercase());
+    }
+    out.push_str(chars.as_str());
+    out
+}

@@ -1,0 +1,47 @@
+//! pidkit: the process plumbing every daemon and supervisor re-implements,
+//! done once and exactly.
+//!
+//! - [`pidfile`]: a pidfile as a single-instance lock (`flock(2)`-based,
+//!   stale-safe, never fooled by a recycled pid, never follows a symlink);
+//! - [`detach`]: turn the caller into a daemon as systemd's daemon(7)
+//!   describes and tell the original process whether it came up;
+//! - [`spawn`]: start a program in its own session and know at once
+//!   whether its exec succeeded;
+//! - [`ids`]: pid, ppid, tid, pgid, sid, liveness, and a parsed
+//!   `/proc/PID/stat` row.
+//!
+//! The modules above are safe Rust and know nothing of C; [`ffi`] is the
+//! thin `extern "C"` shell that turns their `Result`s into `-errno` plus a
+//! message in `pidkit_last_error()`.
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod detach;
+pub mod error;
+pub mod ffi;
+pub mod ids;
+pub mod pidfile;
+pub mod spawn;
+mod sys;
+
+pub use error::{Error, Result};
+
+/// Major version of the library (also `PIDKIT_VERSION_MAJOR` in the header).
+pub const PIDKIT_VERSION_MAJOR: u32 = 0;
+/// Minor version of the library (also `PIDKIT_VERSION_MINOR` in the header).
+pub const PIDKIT_VERSION_MINOR: u32 = 1;
+/// Patch version of the library (also `PIDKIT_VERSION_PATCH` in the header).
+pub const PIDKIT_VERSION_PATCH: u32 = 0;
+
+/// The library version, "MAJOR.MINOR.PATCH", as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_macros_match_cargo_toml() {
+        assert_eq!(super::PIDKIT_VERSION_MAJOR.to_string(), env!("CARGO_PKG_VERSION_MAJOR"));
+        assert_eq!(super::PIDKIT_VERSION_MINOR.to_string(), env!("CARGO_PKG_VERSION_MINOR"));
+        assert_eq!(super::PIDKIT_VERSION_PATCH.to_string(), env!("CARGO_PKG_VERSION_PATCH"));
+    }
+}
