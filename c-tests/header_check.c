@@ -5,5 +5,6 @@
 int main(void)
 {
     pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;
-    return (int)i.size == 0;
+    pidkit_pidfile_opts p = PIDKIT_PIDFILE_OPTS_INIT;
+    return (int)(i.size + p.size) == 0;
 }

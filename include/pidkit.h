@@ -45,6 +45,41 @@
 #define PIDKIT_VERSION_PATCH 0
 
 /**
+ * Lock now, write the pid later with pidkit_pidfile_write. Until then a
+ * contender's *holder is 0 (a stale file's old pid is truncated away).
+ */
+#define PIDKIT_PIDFILE_NO_WRITE (1 << 0)
+
+/**
+ * Wait for the holder to go instead of failing with -EEXIST, for at most
+ * `timeout_ms` (-1 = forever, 0 = try once), then -ETIMEDOUT.
+ */
+#define PIDKIT_PIDFILE_WAIT (1 << 1)
+
+/**
+ * Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
+ */
+#define PIDKIT_PIDFILE_INHERIT (1 << 2)
+
+/**
+ * pidkit_pidfile_release unlocks but does not remove the file.
+ */
+#define PIDKIT_PIDFILE_KEEP_FILE (1 << 3)
+
+/**
+ * -EPERM for a file that is world-writable or owned by neither the
+ * caller's euid nor root, or whose parent directory is world-writable
+ * without the sticky bit (checked before anything is created); the message
+ * says which check failed. A world-writable `mode` is refused too.
+ */
+#define PIDKIT_PIDFILE_STRICT (1 << 4)
+
+/**
+ * An acquired pidfile: the open, flock-locked file. Opaque.
+ */
+typedef struct pidkit_pidfile pidkit_pidfile;
+
+/**
  * One row of `ps -o comm,pid,ppid,pgid,sid` and more: what psutil's
  * name/status/cpu_times/memory_info report.
  *
@@ -121,6 +156,29 @@ typedef struct pidkit_proc_info {
   char comm[32];
 } pidkit_proc_info;
 
+/**
+ * Options for pidkit_pidfile_acquire. Initialize with
+ * PIDKIT_PIDFILE_OPTS_INIT; NULL options mean all defaults.
+ */
+typedef struct pidkit_pidfile_opts {
+  /**
+   * sizeof(pidkit_pidfile_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_PIDFILE_* flags.
+   */
+  uint32_t flags;
+  /**
+   * Permissions of a new file (the caller's umask applies); 0 = 0644.
+   */
+  uint32_t mode;
+  /**
+   * With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try once.
+   */
+  int32_t timeout_ms;
+} pidkit_pidfile_opts;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -132,8 +190,9 @@ const char *pidkit_version(void);
 
 /**
  * The message of the calling thread's last failed pidkit call, or "" if
- * none failed yet. Successful calls do not clear it. The string stays valid
- * until the next failing pidkit call on the same thread.
+ * none failed yet. Successful calls do not clear it. The pointer stays
+ * valid for the life of the calling thread; its content is replaced by the
+ * next failing call on that thread (copy it if you need it longer).
  */
 const char *pidkit_last_error(void);
 
@@ -189,6 +248,110 @@ pid_t pidkit_setsid(void);
  * -EINVAL for pid < 0, a NULL `out`, or `out->size` too small for pid..sid.
  */
 int pidkit_proc_info_get(pid_t pid, struct pidkit_proc_info *out);
+
+/**
+ * Acquires the pidfile at `path` as a single-instance lock and, unless
+ * PIDKIT_PIDFILE_NO_WRITE, writes the caller's pid into it ("PID\n").
+ *
+ * Returns 0 and sets `*out` to a handle the caller releases with
+ * pidkit_pidfile_release. Errors:
+ * - -EEXIST: another live process holds it; `*holder` (if not NULL) = the
+ *   pid in the file (0 if none is written yet; during a takeover it may
+ *   briefly still be the previous owner's).
+ * - -ELOOP: `path` is a symbolic link (never followed).
+ * - -EINVAL: `path` names a directory, FIFO, socket or device (never
+ *   blocks), bad flags or options, NULL `path` or `out`.
+ * - -ETIMEDOUT: PIDKIT_PIDFILE_WAIT ran out of time; `*holder` as for -EEXIST.
+ * - -EPERM: a PIDKIT_PIDFILE_STRICT check failed.
+ * - other -errno from the system (-EACCES, -ENOSPC, -EROFS, -EMFILE, ...).
+ *
+ * A stale file (exists, not locked: its owner died) is taken over,
+ * whatever pid it names. Nothing at the path is modified before the lock
+ * is held, so on any failure a held file keeps its content; a failed write
+ * removes the file rather than leave one that claims a dead owner.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `opts` is NULL or points to
+ * `opts->size` readable bytes; `out` and `holder` are NULL or writable.
+ */
+int pidkit_pidfile_acquire(const char *path,
+                           const struct pidkit_pidfile_opts *opts,
+                           struct pidkit_pidfile **out,
+                           pid_t *holder);
+
+/**
+ * (Re)writes the calling process's pid into the pidfile and makes the
+ * calling process its owner (the one whose release removes the file): for
+ * PIDKIT_PIDFILE_NO_WRITE, or a forked child taking over. The file is
+ * truncated, then the pid written with one write, so a reader sees either
+ * nothing or the whole pid. -EINVAL for NULL.
+ *
+ * # Safety
+ * `pf` is NULL or a live handle from pidkit_pidfile_acquire.
+ */
+int pidkit_pidfile_write(struct pidkit_pidfile *pf);
+
+/**
+ * Removes the file if the calling process owns the handle and the path
+ * still names the locked file, then unlocks, closes and frees the handle.
+ * A forked child that did not take ownership (see pidkit_pidfile_write)
+ * only closes its copy and never unlocks the owner's lock; so does the
+ * former owner after a forked child took over with pidkit_pidfile_write,
+ * and the original process after pidkit_detach handed the pidfile to the
+ * daemon. The handle is freed even when an error is returned (e.g. the
+ * unlink failed). NULL -> 0.
+ *
+ * # Safety
+ * `pf` is NULL or a live handle from pidkit_pidfile_acquire, not used again.
+ */
+int pidkit_pidfile_release(struct pidkit_pidfile *pf);
+
+/**
+ * The locked descriptor (owned by the handle: do not close it). -EINVAL
+ * for NULL.
+ *
+ * # Safety
+ * `pf` is NULL or a live handle from pidkit_pidfile_acquire.
+ */
+int pidkit_pidfile_fd(const struct pidkit_pidfile *pf);
+
+/**
+ * 1: the pidfile is held by a live process (`*holder` = its pid, 0 if it
+ * has not written it yet); 0: not held (absent or stale). A pid written in
+ * a stale file never makes it "held", however alive that pid is. Never
+ * creates, changes or removes anything and takes no lock (it reads
+ * /proc/locks), so it never makes a concurrent acquire fail. -ELOOP for a
+ * symlink, -EINVAL for a non-regular file or NULL `path`.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
+ */
+int pidkit_pidfile_check(const char *path, pid_t *holder);
+
+/**
+ * Stores in `*pid` the pid written in the pidfile, held or not. -ENOENT
+ * when it does not exist; -EBADMSG for content that is not one decimal pid
+ * (surrounding whitespace allowed; empty, signs, zero, overflow, trailing
+ * garbage or two numbers are not); -ELOOP for a symlink; -EINVAL for NULL
+ * arguments or a non-regular file.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `pid` is NULL or writable.
+ */
+int pidkit_pidfile_read(const char *path, pid_t *pid);
+
+/**
+ * Sends `sig` to the holder of the pidfile, only while the file is held;
+ * `*holder` = the pid signalled. -ESRCH when it is not held (absent,
+ * stale, or no pid written yet) or the holder is gone. `sig` 0 checks
+ * without signalling. Signals through a pidfd opened before the lock is
+ * checked again, so a recycled pid is never signalled (on kernels without
+ * pidfds, kill(2) right after that re-check).
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
+ */
+int pidkit_pidfile_kill(const char *path, int sig, pid_t *holder);
 
 #ifdef __cplusplus
 }  // extern "C"

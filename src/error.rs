@@ -10,6 +10,7 @@ use std::fmt;
 pub struct Error {
     errno: Errno,
     message: String,
+    holder: Option<i32>,
 }
 
 /// The result of every fallible core operation.
@@ -18,13 +19,26 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with `errno` and a message (lower case, no trailing period).
     pub fn new(errno: Errno, message: impl Into<String>) -> Error {
-        Error { errno, message: message.into() }
+        Error { errno, message: message.into(), holder: None }
+    }
+
+    /// The same error, naming the process in the way (a pidfile's holder:
+    /// its pid, or 0 when it has not written one yet).
+    pub fn with_holder(mut self, holder: i32) -> Error {
+        self.holder = Some(holder);
+        self
+    }
+
+    /// For -EEXIST and -ETIMEDOUT from a pidfile: the holder's pid (0 if it
+    /// has not written it yet).
+    pub fn holder(&self) -> Option<i32> {
+        self.holder
     }
 
     /// A failed system call: the message is `what` followed by the
     /// errno's description (`"open pidfile /x.pid: permission denied"`).
     pub fn sys(errno: Errno, what: impl fmt::Display) -> Error {
-        Error { errno, message: format!("{}: {}", what, describe(errno)) }
+        Error { errno, message: format!("{}: {}", what, describe(errno)), holder: None }
     }
 
     /// The errno this error maps to (`-errno` at the C boundary).

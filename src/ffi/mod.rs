@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use std::cell::{Cell, RefCell};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
@@ -66,8 +66,13 @@ impl FfiReturn for *const c_char {
     }
 }
 
+/// Longest message kept (longer ones are cut); the buffer never moves, so a
+/// pointer from pidkit_last_error() stays valid for the thread's life and
+/// only its content changes.
+const LAST_ERROR_CAP: usize = 1024;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_CAP]> = const { RefCell::new([0; LAST_ERROR_CAP]) };
     /// >0 while this thread runs inside an entry point: the panic hook then
     /// keeps quiet (the library never prints) and records the panic instead.
     static IN_BOUNDARY: Cell<u32> = const { Cell::new(0) };
@@ -75,8 +80,18 @@ thread_local! {
 }
 
 pub(crate) fn set_last_error(message: &str) {
-    let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_ERROR.with(|e| {
+        let mut buf = e.borrow_mut();
+        let mut n = message.len().min(LAST_ERROR_CAP - 1);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        for (d, s) in buf.iter_mut().zip(message.as_bytes()[..n].iter()) {
+            // Paths cannot hold NUL, but a message must not end early.
+            *d = if *s == 0 { b'?' } else { *s };
+        }
+        buf[n] = 0;
+    });
 }
 
 fn install_quiet_panic_hook() {
@@ -237,11 +252,12 @@ pub extern "C" fn pidkit_version() -> *const c_char {
 }
 
 /// The message of the calling thread's last failed pidkit call, or "" if
-/// none failed yet. Successful calls do not clear it. The string stays valid
-/// until the next failing pidkit call on the same thread.
+/// none failed yet. Successful calls do not clear it. The pointer stays
+/// valid for the life of the calling thread; its content is replaced by the
+/// next failing call on that thread (copy it if you need it longer).
 #[no_mangle]
 pub extern "C" fn pidkit_last_error() -> *const c_char {
-    ffi_entry!("pidkit_last_error", { Ok(LAST_ERROR.with(|e| e.borrow().as_ptr())) })
+    ffi_entry!("pidkit_last_error", { Ok(LAST_ERROR.with(|e| e.borrow().as_ptr().cast::<c_char>())) })
 }
 
 #[cfg(test)]
