@@ -6,5 +6,6 @@ int main(void)
 {
     pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;
     pidkit_pidfile_opts p = PIDKIT_PIDFILE_OPTS_INIT;
-    return (int)(i.size + p.size) == 0;
+    pidkit_detach_opts d = PIDKIT_DETACH_OPTS_INIT;
+    return (int)(i.size + p.size + d.size) == 0;
 }

@@ -45,6 +45,52 @@
 #define PIDKIT_VERSION_PATCH 0
 
 /**
+ * The original returns as soon as the daemon exists (its pid is known and
+ * written into the pidfile), without waiting for pidkit_detach_ready.
+ */
+#define PIDKIT_DETACH_NO_WAIT (1 << 0)
+
+/**
+ * The original _exit()s inside the call: 0 if the daemon reported ready,
+ * 1 if not (daemon(3) style; stdio buffers are not flushed, as with
+ * _exit). On failure a given pidfile is removed first.
+ */
+#define PIDKIT_DETACH_EXIT_PARENT (1 << 1)
+
+/**
+ * One fork only: the daemon leads its session (getsid(0) == getpid()),
+ * and stays the original's child.
+ */
+#define PIDKIT_DETACH_SINGLE_FORK (1 << 2)
+
+/**
+ * Keep the working directory instead of changing to `workdir` or "/".
+ */
+#define PIDKIT_DETACH_KEEP_CWD (1 << 3)
+
+/**
+ * Keep the caller's umask instead of setting `umask`.
+ */
+#define PIDKIT_DETACH_KEEP_UMASK (1 << 4)
+
+/**
+ * Leave descriptors 0, 1, 2 as they are (the *_path members are ignored).
+ */
+#define PIDKIT_DETACH_KEEP_STDIO (1 << 5)
+
+/**
+ * Close no descriptors (keep_fds is then irrelevant).
+ */
+#define PIDKIT_DETACH_KEEP_FDS (1 << 6)
+
+/**
+ * Detach even though other threads exist (only the calling thread lives
+ * on in the daemon: the daemon must then call only async-signal-safe
+ * functions until it execs, or know that no lock was held at the fork).
+ */
+#define PIDKIT_DETACH_ALLOW_THREADS (1 << 7)
+
+/**
  * Lock now, write the pid later with pidkit_pidfile_write. Until then a
  * contender's *holder is 0 (a stale file's old pid is truncated away).
  */
@@ -78,6 +124,57 @@
  * An acquired pidfile: the open, flock-locked file. Opaque.
  */
 typedef struct pidkit_pidfile pidkit_pidfile;
+
+/**
+ * Options for pidkit_detach. Initialize with PIDKIT_DETACH_OPTS_INIT;
+ * NULL options mean all defaults.
+ */
+typedef struct pidkit_detach_opts {
+  /**
+   * sizeof(pidkit_detach_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_DETACH_* flags.
+   */
+  uint32_t flags;
+  /**
+   * The daemon's working directory; NULL = "/". A relative path resolves
+   * against the caller's working directory at the time of the call.
+   */
+  const char *workdir;
+  /**
+   * The daemon's umask, unless PIDKIT_DETACH_KEEP_UMASK; 0 by default.
+   * Stdio files are created before it is set, under the caller's umask.
+   */
+  uint32_t umask;
+  /**
+   * stdin file; NULL = /dev/null.
+   */
+  const char *stdin_path;
+  /**
+   * stdout file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stdout_path;
+  /**
+   * stderr file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stderr_path;
+  /**
+   * Extra descriptors to keep open in the daemon (each must be open).
+   */
+  const int *keep_fds;
+  /**
+   * Number of entries in keep_fds.
+   */
+  uint32_t n_keep_fds;
+  /**
+   * A pidfile from pidkit_pidfile_acquire, kept open in the daemon: the
+   * daemon's pid is written into it before the original returns, and the
+   * daemon becomes its owner.
+   */
+  struct pidkit_pidfile *pidfile;
+} pidkit_detach_opts;
 
 /**
  * One row of `ps -o comm,pid,ppid,pgid,sid` and more: what psutil's
@@ -195,6 +292,48 @@ const char *pidkit_version(void);
  * next failing call on that thread (copy it if you need it longer).
  */
 const char *pidkit_last_error(void);
+
+/**
+ * Turns the caller into a daemon the way systemd's daemon(7) describes:
+ * fork, setsid, fork again (so the daemon can never acquire a controlling
+ * terminal), stdin/stdout/stderr on /dev/null or the given files, every
+ * other descriptor closed (close_range, never a loop to RLIMIT_NOFILE)
+ * except keep_fds, the pidfile and the readiness channel, signal
+ * dispositions reset to SIG_DFL and all signals unblocked, umask set,
+ * working directory changed. Like fork it returns twice, in two processes.
+ *
+ * In the daemon: 0. In the original process: the daemon's pid (> 0) once
+ * the daemon called pidkit_detach_ready(0) (at once with
+ * PIDKIT_DETACH_NO_WAIT); or -errno: the failure the daemon reported with
+ * pidkit_detach_ready(-e), -ECHILD if it died before reporting, or why
+ * detaching itself failed (a setup step in the forked processes -- setsid,
+ * stdio, chdir, closing descriptors, the pidfile -- reports its exact
+ * errno, names the step in pidkit_last_error(), and leaves no process
+ * behind). With other threads running it refuses with -EBUSY unless
+ * PIDKIT_DETACH_ALLOW_THREADS. Files (stdio, workdir) are opened before the
+ * first fork, so a missing one fails in the original without forking.
+ * The intermediate process is reaped: no zombie is left.
+ *
+ * After success the original's copy of opts->pidfile is handed over:
+ * releasing it there only closes it. After a failure the original still
+ * owns the pidfile and its own pid is in it again.
+ *
+ * # Safety
+ * `opts` is NULL or points to `opts->size` readable bytes whose pointers
+ * are NULL or valid (strings NUL-terminated, keep_fds with n_keep_fds
+ * entries, pidfile a live handle not used by another thread).
+ */
+pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
+
+/**
+ * In the daemon: reports 0 (ready) or -errno (failed) to the original
+ * process waiting in pidkit_detach. Once: later calls return -EALREADY; in
+ * a process that pidkit_detach did not create (including a child the
+ * daemon forked), -EINVAL; a positive status is -EINVAL. With
+ * PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
+ * (nobody listens).
+ */
+int pidkit_detach_ready(int status);
 
 /**
  * The caller's process id. Never fails.

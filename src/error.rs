@@ -83,8 +83,11 @@ pub fn describe(errno: Errno) -> String {
     let d = errno.desc();
     let mut out = String::with_capacity(d.len());
     let mut chars = d.chars();
-    if let Some(c) = chars.next() {
-        out.extend(c.to_lowercase());
+    match (chars.next(), chars.clone().next()) {
+        // "No such file" -> "no such file", but "I/O error" stays.
+        (Some(c), Some(n)) if n.is_lowercase() || n == ' ' => out.extend(c.to_lowercase()),
+        (Some(c), _) => out.push(c),
+        (None, _) => {}
     }
     out.push_str(chars.as_str());
     out

@@ -163,7 +163,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         if let Err(e) = written {
             // Leave no file that claims a dead owner: we hold the lock, so
             // the file is ours to remove.
-            pf.remove_if_ours();
+            let _ = pf.remove_if_ours();
             return Err(Error::sys(e, format!("write pid to pidfile {shown}")));
         }
         return Ok(pf);
@@ -422,6 +422,32 @@ impl Pidfile {
             // other process took it over through this API.
             _ => true,
         }
+    }
+
+    /// Removes the file now if the path still names it (the original after
+    /// a failed detach with EXIT_PARENT: it is about to die).
+    pub(crate) fn remove_now(&self) {
+        let _ = self.remove_if_ours();
+    }
+
+    /// Makes sure the descriptor is not 0, 1 or 2, which detach and spawn
+    /// overwrite with dup2. The new descriptor shares the open file
+    /// description, and so the lock.
+    pub(crate) fn move_above_stdio(&mut self) -> Result<()> {
+        if let Some(fd) = self.fd.take() {
+            let cloexec = {
+                // SAFETY: F_GETFD on a descriptor we own.
+                let f = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+                f >= 0 && f & libc::FD_CLOEXEC != 0
+            };
+            let moved = sys::above_stdio(fd).map_err(|e| Error::sys(e, "move pidfile descriptor above stdio"))?;
+            if !cloexec {
+                // SAFETY: clearing FD_CLOEXEC again for an INHERIT pidfile.
+                unsafe { libc::fcntl(moved.as_raw_fd(), libc::F_SETFD, 0) };
+            }
+            self.fd = Some(moved);
+        }
+        Ok(())
     }
 
     /// Unlinks the path if it still names the locked file.
