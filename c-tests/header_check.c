@@ -7,5 +7,6 @@ int main(void)
     pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;
     pidkit_pidfile_opts p = PIDKIT_PIDFILE_OPTS_INIT;
     pidkit_detach_opts d = PIDKIT_DETACH_OPTS_INIT;
-    return (int)(i.size + p.size + d.size) == 0;
+    pidkit_spawn_opts s = PIDKIT_SPAWN_OPTS_INIT;
+    return (int)(i.size + p.size + d.size + s.size) == 0;
 }

@@ -121,6 +121,30 @@
 #define PIDKIT_PIDFILE_STRICT (1 << 4)
 
 /**
+ * Look argv\[0\] up in PATH when it contains no '/': envp's PATH when envp
+ * is given and sets one, else the caller's (as Rust's Command and Python's
+ * subprocess do), else "/bin:/usr/bin". Resolved in the caller before any
+ * fork; no /bin/sh fallback on ENOEXEC.
+ */
+#define PIDKIT_SPAWN_SEARCH_PATH (1 << 0)
+
+/**
+ * Keep the caller's working directory instead of `workdir` or "/".
+ */
+#define PIDKIT_SPAWN_KEEP_CWD (1 << 1)
+
+/**
+ * Keep the caller's descriptors 0, 1, 2 (the *_path members are ignored).
+ */
+#define PIDKIT_SPAWN_INHERIT_STDIO (1 << 2)
+
+/**
+ * One fork only: the program stays the caller's child, and the caller
+ * reaps it with waitpid.
+ */
+#define PIDKIT_SPAWN_NO_DOUBLE_FORK (1 << 3)
+
+/**
  * An acquired pidfile: the open, flock-locked file. Opaque.
  */
 typedef struct pidkit_pidfile pidkit_pidfile;
@@ -275,6 +299,44 @@ typedef struct pidkit_pidfile_opts {
    */
   int32_t timeout_ms;
 } pidkit_pidfile_opts;
+
+/**
+ * Options for pidkit_spawn. Initialize with PIDKIT_SPAWN_OPTS_INIT; NULL
+ * options mean all defaults.
+ */
+typedef struct pidkit_spawn_opts {
+  /**
+   * sizeof(pidkit_spawn_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_SPAWN_* flags.
+   */
+  uint32_t flags;
+  /**
+   * The program's working directory; NULL = "/". Relative paths resolve
+   * against the caller's working directory at the time of the call.
+   */
+  const char *workdir;
+  /**
+   * stdin file; NULL = /dev/null.
+   */
+  const char *stdin_path;
+  /**
+   * stdout file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stdout_path;
+  /**
+   * stderr file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stderr_path;
+  /**
+   * A pidfile the program holds, locked and holding its pid, from
+   * before its first instruction; created as by pidkit_pidfile_acquire
+   * with default options. Released by the kernel when the program exits.
+   */
+  const char *pidfile;
+} pidkit_spawn_opts;
 
 #ifdef __cplusplus
 extern "C" {
@@ -491,6 +553,40 @@ int pidkit_pidfile_read(const char *path, pid_t *pid);
  * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
  */
 int pidkit_pidfile_kill(const char *path, int sig, pid_t *holder);
+
+/**
+ * Starts the program `argv[0]` with arguments `argv` (NULL-terminated) and
+ * environment `envp` (NULL-terminated; NULL = the caller's) in a new
+ * session, and returns its pid once its exec succeeded.
+ *
+ * The program calls setsid() in its own process (after the last fork), so
+ * it leads a new session (getsid(pid) == pid, unlike a detached daemon),
+ * and it is no child of the caller (double fork), so killing the caller's
+ * session or process group leaves it running, and no zombie is left
+ * behind. Its stdio is /dev/null or the given files, every other
+ * descriptor is closed (but the pidfile's), signal dispositions are reset
+ * and all signals unblocked, and its working directory is "/" or
+ * `workdir`.
+ *
+ * Errors: the -errno of a failed exec (-ENOENT, -EACCES, -ENOEXEC, ...),
+ * also when PATH lookup finds nothing; -EEXIST (with the holder in
+ * pidkit_last_error()) when its pidfile is held; -EINVAL for NULL or
+ * empty argv, bad flags or options; -errno of opening a stdio file or the
+ * workdir. On failure no process is left and the pidfile is removed.
+ *
+ * Safe to call from a process with many threads: everything that
+ * allocates happens before the first clone, and between it and exec only
+ * async-signal-safe calls run (both levels use clone(CLONE_VM|CLONE_VFORK)
+ * on stacks of their own, as posix_spawn does, with signals blocked).
+ *
+ * # Safety
+ * `argv` is NULL or a NULL-terminated array of NUL-terminated strings;
+ * likewise `envp`; `opts` is NULL or points to `opts->size` readable bytes
+ * whose pointers are NULL or NUL-terminated strings.
+ */
+pid_t pidkit_spawn(const char *const *argv,
+                   const char *const *envp,
+                   const struct pidkit_spawn_opts *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -140,7 +140,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
             Ok(_) | Err(Errno::ENOENT) => continue,
             Err(e) => return Err(Error::sys(e, format!("stat pidfile {shown}"))),
         };
-        let mut pf = Pidfile {
+        let pf = Pidfile {
             fd: Some(fd),
             path: abs,
             dev: st.st_dev,

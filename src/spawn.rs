@@ -1,1 +1,473 @@
-//! (in progress)
+//! Spawning a program into its own session, fully detached from the
+//! caller (double fork), with exec errors reported synchronously and an
+//! optional pidfile held by the program from its first instruction.
+//!
+//! `posix_spawn` with `POSIX_SPAWN_SETSID` leaves the program as the
+//! caller's child; `daemonize(1)` and start-stop-daemon `--background`
+//! cannot report an exec failure to the caller. Here the call returns the
+//! program's pid once its exec succeeded, or the exec's errno.
+//!
+//! # Why the vfork-style clone is safe here
+//!
+//! Both levels are `clone(CLONE_VM | CLONE_VFORK)` on stacks of their own,
+//! as glibc's posix_spawn does for its one level: no page tables are
+//! copied, which makes a spawn from a large process several times cheaper
+//! than fork. The caller's thread is suspended until the intermediate
+//! exits; the intermediate is suspended until the program execs or exits.
+//! So at any time exactly one of the three runs on the shared memory on
+//! behalf of this call, and it touches only its own stack, the plan
+//! prepared before the clone (read-only), and the result block. Other
+//! threads of the caller do run meanwhile, so the children take no lock
+//! and call no allocator: only async-signal-safe system calls. All signals
+//! are blocked around the clone so that no handler of the caller runs on a
+//! child's stack; the program resets every disposition to SIG_DFL before
+//! it unblocks them for exec. Where the kernel or a seccomp filter refuses
+//! CLONE_VM, it falls back to CLONE_VFORK alone (a copied address space,
+//! like fork), with the result block in MAP_SHARED memory so that it works
+//! the same either way.
+
+use crate::error::{Context, Error, Result};
+use crate::pidfile::{self, Pidfile};
+use crate::sys;
+use nix::errno::Errno;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::raw::{c_char, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// What [`spawn`] does; the default: PATH is not searched, cwd "/", stdio
+/// on /dev/null, double fork, no pidfile.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Look argv\[0\] up in PATH (envp's PATH when envp is given and sets
+    /// one, else the caller's), as execvp does but in the caller, before
+    /// any fork. No /bin/sh fallback on ENOEXEC.
+    pub search_path: bool,
+    /// Keep the caller's working directory.
+    pub keep_cwd: bool,
+    /// Keep the caller's descriptors 0, 1, 2.
+    pub inherit_stdio: bool,
+    /// One level only: the program stays the caller's child.
+    pub no_double_fork: bool,
+    /// Working directory (None = "/").
+    pub workdir: Option<&'a CStr>,
+    /// stdin file (None = /dev/null).
+    pub stdin_path: Option<&'a CStr>,
+    /// stdout file, append, created 0644 (None = /dev/null).
+    pub stdout_path: Option<&'a CStr>,
+    /// stderr file, append, created 0644 (None = /dev/null).
+    pub stderr_path: Option<&'a CStr>,
+    /// A pidfile the program holds, locked and naming it, from before its
+    /// first instruction.
+    pub pidfile: Option<&'a CStr>,
+}
+
+/// Steps that can fail in the children, for the caller's message.
+const STEP_CLONE: i32 = 1;
+const STEP_SETSID: i32 = 2;
+const STEP_STDIO: i32 = 3;
+const STEP_PIDFILE: i32 = 4;
+const STEP_CHDIR: i32 = 5;
+const STEP_CLOSE_FDS: i32 = 6;
+const STEP_EXEC: i32 = 7;
+
+/// Written by the children, read by the caller after they are done.
+#[repr(C)]
+struct Outcome {
+    /// The program's pid (set by the intermediate).
+    pid: AtomicI32,
+    /// The failing step, 0 if none.
+    step: AtomicI32,
+    /// Its errno.
+    errno: AtomicI32,
+}
+
+/// Everything the children need, prepared before the first clone.
+struct Plan {
+    program: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    /// Descriptors for 0, 1, 2 (all >= 3), or -1 each to inherit.
+    stdio: [RawFd; 3],
+    workdir: RawFd,
+    chdir_root: bool,
+    pidfile_fd: RawFd,
+    keep: [RawFd; 4],
+    n_keep: usize,
+    outcome: *const Outcome,
+    /// Top of the program's stack (double fork only).
+    program_stack: *mut c_void,
+    clone_flags: i32,
+}
+
+const STACK_SIZE: usize = 128 * 1024;
+
+/// Stacks for both children and the outcome block, in one MAP_SHARED
+/// mapping: [guard | program stack | guard | intermediate stack | outcome].
+struct Region {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Region {
+    fn new() -> Result<Region> {
+        let page = sys::page_size() as usize;
+        let len = 2 * page + 2 * STACK_SIZE + page;
+        // SAFETY: an anonymous mapping with no address hint.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::sys(Errno::last(), "spawn: mmap for the child stacks"));
+        }
+        let region = Region { base, len };
+        // Guard pages below each stack: an overflow faults instead of
+        // writing over the other stack.
+        for off in [0, page + STACK_SIZE] {
+            // SAFETY: a page inside our own mapping.
+            if unsafe { libc::mprotect(region.at(off), page, libc::PROT_NONE) } < 0 {
+                return Err(Error::sys(Errno::last(), "spawn: mprotect guard page"));
+            }
+        }
+        Ok(region)
+    }
+
+    fn at(&self, off: usize) -> *mut c_void {
+        // SAFETY: callers pass offsets within the mapping.
+        unsafe { self.base.cast::<u8>().add(off).cast() }
+    }
+
+    fn program_stack_top(&self) -> *mut c_void {
+        self.at(sys::page_size() as usize + STACK_SIZE)
+    }
+
+    fn intermediate_stack_top(&self) -> *mut c_void {
+        self.at(2 * sys::page_size() as usize + 2 * STACK_SIZE)
+    }
+
+    fn outcome(&self) -> *const Outcome {
+        self.intermediate_stack_top().cast::<Outcome>()
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping; no child uses it any more.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// Starts `argv` in a new session and returns its pid once exec succeeded.
+/// `envp` None inherits the caller's environment.
+pub fn spawn(argv: &[&CStr], envp: Option<&[&CStr]>, opts: &Options<'_>) -> Result<i32> {
+    let Some(name) = argv.first() else {
+        return Err(Error::new(Errno::EINVAL, "spawn: argv is empty"));
+    };
+    let program = resolve(name, envp, opts.search_path)?;
+    let argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let env_ptrs: Vec<*const c_char> = match envp {
+        Some(env) => env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect(),
+        None => environ_snapshot(),
+    };
+    let stdio = if opts.inherit_stdio {
+        None
+    } else {
+        Some([
+            open_stdio(opts.stdin_path, false, "stdin")?,
+            open_stdio(opts.stdout_path, true, "stdout")?,
+            open_stdio(opts.stderr_path, true, "stderr")?,
+        ])
+    };
+    let workdir = match (opts.keep_cwd, opts.workdir) {
+        (false, Some(dir)) => Some(
+            sys::open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY)
+                .and_then(sys::above_stdio)
+                .context(|| format!("spawn: working directory {}", String::from_utf8_lossy(dir.to_bytes())))?,
+        ),
+        _ => None,
+    };
+    // Locked now, written by the program itself (its own pid) before exec.
+    let mut pidfile = match opts.pidfile {
+        Some(path) => {
+            let o = pidfile::Options { write_pid: false, ..pidfile::Options::default() };
+            let mut pf = pidfile::acquire(path, &o)?;
+            pf.move_above_stdio()?;
+            Some(pf)
+        }
+        None => None,
+    };
+    let region = Region::new()?;
+    let pidfile_fd = pidfile.as_ref().map_or(-1, Pidfile::fd);
+    let mut keep = [0, 1, 2, pidfile_fd];
+    let n_keep = if pidfile_fd >= 0 { 4 } else { 3 };
+    keep[..n_keep].sort_unstable();
+    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+    let mut plan = Plan {
+        program: program.as_ptr(),
+        argv: argv_ptrs.as_ptr(),
+        envp: env_ptrs.as_ptr(),
+        stdio: match &stdio {
+            Some([i, o, e]) => [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()],
+            None => [-1; 3],
+        },
+        workdir: raw(&workdir),
+        chdir_root: !opts.keep_cwd && opts.workdir.is_none(),
+        pidfile_fd,
+        keep,
+        n_keep,
+        outcome: region.outcome(),
+        program_stack: region.program_stack_top(),
+        clone_flags: libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+    };
+
+    let entry: extern "C" fn(*mut c_void) -> i32 = if opts.no_double_fork { program_main } else { intermediate_main };
+    let mut child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
+    if let Err(Errno::EINVAL | Errno::ENOSYS | Errno::EPERM) = child {
+        // A seccomp filter or an old kernel refusing CLONE_VM: fork-like
+        // copies instead (still suspended until exec, still no allocation).
+        plan.clone_flags = libc::CLONE_VFORK | libc::SIGCHLD;
+        child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
+    }
+    let child = child.map_err(|e| Error::sys(e, "spawn: clone"))?;
+
+    // SAFETY: the children are done with the outcome block (vfork semantics:
+    // we resume only after they exec'd or exited).
+    let outcome = unsafe { &*region.outcome() };
+    let step = outcome.step.load(Ordering::SeqCst);
+    let errno = outcome.errno.load(Ordering::SeqCst);
+    let pid = if opts.no_double_fork { child } else { outcome.pid.load(Ordering::SeqCst) };
+    if !opts.no_double_fork || step != 0 {
+        // The intermediate (or a program that failed before exec) has exited.
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+    }
+    drop((stdio, workdir));
+    if step != 0 {
+        if let Some(pf) = pidfile.take() {
+            // We still own it: removing it leaves no file naming a dead pid.
+            let _ = pf.release();
+        }
+        let e = Errno::from_raw(errno);
+        let what = String::from_utf8_lossy(program.to_bytes());
+        return Err(match step {
+            STEP_EXEC => Error::sys(e, format!("spawn: exec {what}")),
+            STEP_CLONE => Error::sys(e, "spawn: clone of the program process"),
+            STEP_SETSID => Error::sys(e, "spawn: setsid in the program process"),
+            STEP_STDIO => Error::sys(e, "spawn: redirecting stdio"),
+            STEP_PIDFILE => Error::sys(e, "spawn: writing the program's pid into the pidfile"),
+            STEP_CHDIR => Error::sys(e, "spawn: changing the working directory"),
+            _ => Error::sys(e, "spawn: closing descriptors"),
+        });
+    }
+    if let Some(mut pf) = pidfile {
+        // The program owns the lock now; our copy only closes.
+        pf.disown();
+    }
+    Ok(pid)
+}
+
+/// clone(2) with every signal blocked in the calling thread, so that no
+/// handler of the caller can run on a child's stack before the child resets
+/// the dispositions.
+fn clone_blocked(
+    entry: extern "C" fn(*mut c_void) -> i32,
+    stack_top: *mut c_void,
+    plan: &Plan,
+) -> std::result::Result<i32, Errno> {
+    // SAFETY: sigset_t is plain data; sigfillset initialises it.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: the stack is ours and unused, `plan` outlives the child's use
+    // of it (we are suspended until the child execs or exits), and the
+    // child runs only async-signal-safe code.
+    let pid = unsafe { libc::clone(entry, stack_top, plan.clone_flags, (plan as *const Plan).cast_mut().cast()) };
+    let err = Errno::last();
+    // SAFETY: restoring the caller's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pid < 0 { Err(err) } else { Ok(pid) }
+}
+
+/// Records a failed step and leaves. Async-signal-safe.
+fn fail(plan: &Plan, step: i32, e: Errno) -> ! {
+    // SAFETY: the outcome block lives until the caller resumes.
+    let outcome = unsafe { &*plan.outcome };
+    outcome.errno.store(e as i32, Ordering::SeqCst);
+    outcome.step.store(step, Ordering::SeqCst);
+    // SAFETY: leaving the child.
+    unsafe { libc::_exit(127) }
+}
+
+/// The intermediate: starts the program process and leaves, so that the
+/// program is reparented and never the caller's child or zombie.
+extern "C" fn intermediate_main(arg: *mut c_void) -> i32 {
+    // SAFETY: arg is the caller's plan, alive while the caller is suspended.
+    let plan = unsafe { &*arg.cast::<Plan>() };
+    // SAFETY: as in clone_blocked; the program stack is separate from ours.
+    let pid = unsafe { libc::clone(program_main, plan.program_stack, plan.clone_flags, arg) };
+    if pid < 0 {
+        fail(plan, STEP_CLONE, Errno::last());
+    }
+    // SAFETY: as in fail().
+    let outcome = unsafe { &*plan.outcome };
+    outcome.pid.store(pid, Ordering::SeqCst);
+    if outcome.step.load(Ordering::SeqCst) != 0 {
+        // The program failed before or at exec: reap it here.
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    // SAFETY: leaving the intermediate.
+    unsafe { libc::_exit(0) }
+}
+
+/// The program process: new session, stdio, pidfile, cwd, descriptors,
+/// signals, exec. Async-signal-safe throughout.
+extern "C" fn program_main(arg: *mut c_void) -> i32 {
+    // SAFETY: as in intermediate_main.
+    let plan = unsafe { &*arg.cast::<Plan>() };
+    // The program leads a new session of its own (after the last fork).
+    // SAFETY: setsid has no preconditions.
+    if unsafe { libc::setsid() } < 0 {
+        fail(plan, STEP_SETSID, Errno::last());
+    }
+    for (target, &fd) in plan.stdio.iter().enumerate() {
+        // SAFETY: dup2 from a prepared descriptor >= 3.
+        if fd >= 0 && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+            fail(plan, STEP_STDIO, Errno::last());
+        }
+    }
+    if plan.pidfile_fd >= 0 {
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        if let Err(e) = sys::rewrite_pid(plan.pidfile_fd, me, true) {
+            fail(plan, STEP_PIDFILE, e);
+        }
+        // The lock must survive exec: clear FD_CLOEXEC in this process only.
+        // SAFETY: fcntl on the pidfile descriptor.
+        if unsafe { libc::fcntl(plan.pidfile_fd, libc::F_SETFD, 0) } < 0 {
+            fail(plan, STEP_PIDFILE, Errno::last());
+        }
+    }
+    if plan.workdir >= 0 {
+        // SAFETY: fchdir to the directory opened before the clone.
+        if unsafe { libc::fchdir(plan.workdir) } < 0 {
+            fail(plan, STEP_CHDIR, Errno::last());
+        }
+    } else if plan.chdir_root {
+        // SAFETY: chdir with a static path.
+        if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
+            fail(plan, STEP_CHDIR, Errno::last());
+        }
+    }
+    if let Err(e) = sys::close_all_except(&plan.keep[..plan.n_keep]) {
+        fail(plan, STEP_CLOSE_FDS, e);
+    }
+    sys::reset_signals();
+    // SAFETY: program, argv and envp are NUL-terminated and NULL-terminated
+    // arrays prepared before the clone.
+    unsafe { libc::execve(plan.program, plan.argv, plan.envp) };
+    fail(plan, STEP_EXEC, Errno::last())
+}
+
+fn open_stdio(path: Option<&CStr>, write: bool, what: &str) -> Result<OwnedFd> {
+    let (path, flags) = match (path, write) {
+        (None, _) => (c"/dev/null", libc::O_RDWR),
+        (Some(p), false) => (p, libc::O_RDONLY),
+        (Some(p), true) => (p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
+    };
+    sys::open_raw(path, flags | libc::O_CLOEXEC, 0o644)
+        .and_then(sys::above_stdio)
+        .context(|| format!("spawn: open {what} {}", String::from_utf8_lossy(path.to_bytes())))
+}
+
+/// The caller's environment as a NULL-terminated pointer array, copied so
+/// that another thread's setenv cannot move it under the children.
+fn environ_snapshot() -> Vec<*const c_char> {
+    extern "C" {
+        static environ: *const *const c_char;
+    }
+    let mut v = Vec::new();
+    // SAFETY: environ is a NULL-terminated array maintained by the C library.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            v.push(*p);
+            p = p.add(1);
+        }
+    }
+    v.push(std::ptr::null());
+    v
+}
+
+/// The program to exec, as an absolute path: relative paths (and relative
+/// or empty PATH entries) resolve against the caller's working directory
+/// now, since the program process changes directory before it execs.
+fn resolve(name: &CStr, envp: Option<&[&CStr]>, search_path: bool) -> Result<CString> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() {
+        return Err(Error::new(Errno::ENOENT, "spawn: argv[0] is empty"));
+    }
+    if !search_path || bytes.contains(&b'/') {
+        return absolute(bytes);
+    }
+    let from_env = envp.and_then(|env| {
+        env.iter().find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec))
+    });
+    let path = from_env
+        .or_else(|| std::env::var_os("PATH").map(|p| p.as_bytes().to_vec()))
+        .unwrap_or_else(|| b"/bin:/usr/bin".to_vec());
+    let mut denied = false;
+    for dir in path.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(bytes);
+        let candidate = absolute(&candidate)?;
+        match nix::sys::stat::stat(candidate.as_c_str()) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                // SAFETY: access on a valid C string.
+                if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
+                    return Ok(candidate);
+                }
+                denied = true;
+            }
+            Ok(_) => {}
+            Err(Errno::EACCES) => denied = true,
+            Err(_) => {}
+        }
+    }
+    let shown = String::from_utf8_lossy(bytes);
+    Err(if denied {
+        Error::new(Errno::EACCES, format!("spawn: {shown} is in PATH but not executable: permission denied"))
+    } else {
+        Error::new(Errno::ENOENT, format!("spawn: {shown} not found in PATH"))
+    })
+}
+
+fn absolute(path: &[u8]) -> Result<CString> {
+    let mut v = Vec::with_capacity(path.len());
+    if path.first() != Some(&b'/') {
+        let cwd = nix::unistd::getcwd().context(|| "spawn: getcwd".to_string())?;
+        v.extend_from_slice(cwd.as_os_str().as_bytes());
+        if v.last() != Some(&b'/') {
+            v.push(b'/');
+        }
+    }
+    v.extend_from_slice(path);
+    CString::new(v).map_err(|_| Error::new(Errno::EINVAL, "spawn: path contains a NUL byte"))
+}
