@@ -36,10 +36,21 @@ TEST_LDFLAGS = -L$(B) -lpidkit -Wl,-rpath,$(CURDIR)/$(B) -lpthread
 C_TESTS    := $(patsubst c-tests/%.c,$(B)/c-tests/%,$(wildcard c-tests/test_*.c))
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
+.DEFAULT_GOAL := all
+
+# Fragments in mk/*.mk add their own targets and append to these:
+#   ALL_EXTRA    built by `make`           CHECK_EXTRA  run by `make check`
+#   INSTALL_EXTRA run by `make install`    CLEAN_EXTRA  run by `make clean`
+ALL_EXTRA     ?=
+CHECK_EXTRA   ?=
+INSTALL_EXTRA ?=
+CLEAN_EXTRA   ?=
+-include $(sort $(wildcard mk/*.mk))
+
 .PHONY: all lib cargo-build header check-header check check-symbols check-cxx \
         c-tests test-c test-rust demo install uninstall clean
 
-all: lib $(C_TESTS) $(EXAMPLES)
+all: lib $(C_TESTS) $(EXAMPLES) $(ALL_EXTRA)
 
 lib: $(B)/$(SONAME) $(B)/libpidkit.so $(B)/libpidkit.a $(B)/pidkit.pc
 
@@ -108,12 +119,12 @@ test-rust:
 test-c: $(C_TESTS)
 	prove -f --exec '' $(C_TESTS)
 
-check: all check-header check-cxx check-symbols test-rust test-c
+check: all check-header check-cxx check-symbols test-rust test-c $(CHECK_EXTRA)
 
 demo: all
 	$(B)/examples/ps
 
-install: lib
+install: lib $(INSTALL_EXTRA)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 0644 include/pidkit.h $(DESTDIR)$(INCLUDEDIR)/pidkit.h
 	install -m 0755 $(B)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -127,6 +138,6 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/pidkit.h $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpidkit.so \
 	      $(DESTDIR)$(LIBDIR)/libpidkit.a $(DESTDIR)$(LIBDIR)/pkgconfig/pidkit.pc
 
-clean:
+clean: $(CLEAN_EXTRA)
 	rm -rf $(B)
 	$(CARGO) clean
