@@ -47,7 +47,7 @@ INSTALL_EXTRA ?=
 CLEAN_EXTRA   ?=
 -include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all lib cargo-build header check-header check check-symbols check-cxx \
+.PHONY: all lib cargo-build header check-header check check-symbols check-cxx check-install \
         c-tests test-c test-rust demo install uninstall clean
 
 all: lib $(C_TESTS) $(EXAMPLES) $(ALL_EXTRA)
@@ -119,7 +119,21 @@ test-rust:
 test-c: $(C_TESTS)
 	prove -f --exec '' $(C_TESTS)
 
-check: all check-header check-cxx check-symbols test-rust test-c $(CHECK_EXTRA)
+# Installs into a staging prefix and builds the demo with pkg-config
+# against it, shared and static, as a user of the installed library would.
+check-install: lib
+	rm -rf $(B)/stage
+	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(B)/stage >/dev/null
+	test -L $(B)/stage/lib/libpidkit.so -a -f $(B)/stage/lib/$(SONAME) -a -f $(B)/stage/lib/libpidkit.a
+	test -f $(B)/stage/include/pidkit.h -a -f $(B)/stage/lib/pkgconfig/pidkit.pc
+	PKG_CONFIG_PATH=$(B)/stage/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -o $(B)/stage/ps-shared examples/ps.c $$(pkg-config --cflags --libs pidkit) -Wl,-rpath,$(CURDIR)/$(B)/stage/lib && \
+	$(CC) -o $(B)/stage/ps-static examples/ps.c $$(pkg-config --cflags pidkit) $(B)/stage/lib/libpidkit.a $$(pkg-config --libs-only-l --static pidkit | sed 's/-lpidkit//') && \
+	$(B)/stage/ps-shared $$$$ >/dev/null && $(B)/stage/ps-static $$$$ >/dev/null && \
+	readelf -d $(B)/stage/ps-shared | grep -q 'NEEDED.*\[$(SONAME)\]'
+	@echo "check-install: layout ok; shared and static pkg-config builds run"
+
+check: all check-header check-cxx check-symbols check-install test-rust test-c $(CHECK_EXTRA)
 
 demo: all
 	$(B)/examples/ps

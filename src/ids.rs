@@ -204,10 +204,13 @@ fn to_i32(v: i64) -> Option<i32> {
 
 /// Reads one parsed stat row for `pid` (0 = the caller).
 ///
-/// Both files are opened before either is read: a read of a /proc file of a
-/// process that has been reaped fails with ESRCH, so a successful read of
-/// `stat` after `status` was opened proves both name the same process, even
-/// if the pid is recycled right after (no torn identity, no half-filled row).
+/// For another process, both files are opened before either is read: a
+/// read of a /proc file of a process that has been reaped fails with
+/// ESRCH, so a successful read of `stat` after `status` was opened proves
+/// both name the same process, even if the pid is recycled right after (no
+/// torn identity, no half-filled row). For the caller, the real uid comes
+/// from getuid() instead of `status`, whose generation costs as much as
+/// `stat`'s.
 pub fn proc_info(pid: i32) -> Result<ProcInfo> {
     if pid < 0 {
         return Err(Error::new(Errno::EINVAL, format!("proc_info: invalid pid {pid}")));
@@ -215,16 +218,24 @@ pub fn proc_info(pid: i32) -> Result<ProcInfo> {
     let gone = || Error::new(Errno::ESRCH, format!("proc_info: no process with pid {pid}"));
     let mut path = PathBuf64::new();
     let stat_fd = open_proc(&mut path, pid, b"stat").map_err(|e| proc_err(e, pid, &gone))?;
-    let status_fd = open_proc(&mut path, pid, b"status").map_err(|e| proc_err(e, pid, &gone))?;
+    let status_fd = match pid {
+        0 => None,
+        _ => Some(open_proc(&mut path, pid, b"status").map_err(|e| proc_err(e, pid, &gone))?),
+    };
 
     let mut buf = [0u8; 2048];
     let n = read_once(&stat_fd, &mut buf).map_err(|e| proc_err(e, pid, &gone))?;
     let mut info = parse_stat(&buf[..n], crate::sys::page_size())
         .ok_or_else(|| Error::new(Errno::EBADMSG, format!("proc_info: cannot parse /proc/{pid}/stat")))?;
-    let mut sbuf = [0u8; 4096];
-    let n = read_once(&status_fd, &mut sbuf).map_err(|e| proc_err(e, pid, &gone))?;
-    info.uid = parse_status_uid(&sbuf[..n])
-        .ok_or_else(|| Error::new(Errno::EBADMSG, format!("proc_info: no Uid line in /proc/{pid}/status")))?;
+    info.uid = match status_fd {
+        None => nix::unistd::getuid().as_raw(),
+        Some(fd) => {
+            let mut sbuf = [0u8; 4096];
+            let n = read_once(&fd, &mut sbuf).map_err(|e| proc_err(e, pid, &gone))?;
+            parse_status_uid(&sbuf[..n])
+                .ok_or_else(|| Error::new(Errno::EBADMSG, format!("proc_info: no Uid line in /proc/{pid}/status")))?
+        }
+    };
     Ok(info)
 }
 
