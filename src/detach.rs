@@ -61,6 +61,9 @@ pub struct Options<'a> {
     /// A pidfile to hand over: the daemon's pid is written into it before
     /// the original returns, and the daemon becomes its owner.
     pub pidfile: Option<&'a mut Pidfile>,
+    /// Leave `$NOTIFY_SOCKET` set in the daemon after [`ready`] has sent
+    /// READY=1 (else it is unset, so children do not inherit it).
+    pub keep_notify_socket: bool,
 }
 
 /// Which of the two processes [`detach`] returned in.
@@ -153,6 +156,7 @@ fn fail(channel: RawFd, step: Step, e: Errno) -> ! {
 static READY_CHANNEL: AtomicI32 = AtomicI32::new(-1);
 static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
 static REPORTED: AtomicI32 = AtomicI32::new(0);
+static KEEP_NOTIFY_SOCKET: AtomicI32 = AtomicI32::new(0);
 
 /// Everything the forked processes need, prepared before the first fork.
 struct Plan {
@@ -224,6 +228,7 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
         }
         DAEMON_PID.store(crate::ids::getpid(), Ordering::SeqCst);
         REPORTED.store(0, Ordering::SeqCst);
+        KEEP_NOTIFY_SOCKET.store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
         std::mem::forget(plan);
         return Ok(Detached::Daemon);
     }
@@ -500,6 +505,12 @@ fn reap(child: i32, bounded: bool) {
 /// original process. Once: later calls are EALREADY. EINVAL in a process
 /// that [`detach`] did not create, or for a positive status. With
 /// `no_wait`, or when the original is gone, it succeeds (nobody listens).
+///
+/// Under systemd (`$NOTIFY_SOCKET` set, `Type=notify`), it also sends
+/// `READY=1\nMAINPID=<daemon pid>\n` (or `ERRNO=<e>\n` on failure) as one
+/// datagram, then unsets `$NOTIFY_SOCKET` unless `keep_notify_socket`. The
+/// original hears the report even when that send fails; the send's error
+/// is then returned.
 pub fn ready(status: i32) -> Result<()> {
     if !(-4095..=0).contains(&status) {
         return Err(Error::new(Errno::EINVAL, format!("detach_ready: status {status} is neither 0 nor -errno")));
@@ -511,16 +522,27 @@ pub fn ready(status: i32) -> Result<()> {
     if REPORTED.swap(1, Ordering::SeqCst) != 0 {
         return Err(Error::new(Errno::EALREADY, "detach_ready: readiness was already reported"));
     }
+    let notified = notify_manager(daemon, status);
     let channel = READY_CHANNEL.swap(-1, Ordering::SeqCst);
-    if channel < 0 {
-        return Ok(());
+    if channel >= 0 {
+        let sent = send_msg(channel, Msg { kind: MSG_READY, step: 0, value: status });
+        // SAFETY: the channel is ours and used once.
+        unsafe { libc::close(channel) };
+        match sent {
+            // The original is gone (EXIT_PARENT raced, or it was killed).
+            Ok(()) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
+            Err(e) => return Err(Error::sys(e, "detach_ready: reporting to the original process")),
+        }
     }
-    let sent = send_msg(channel, Msg { kind: MSG_READY, step: 0, value: status });
-    // SAFETY: the channel is ours and used once.
-    unsafe { libc::close(channel) };
-    match sent {
-        // The original is gone (EXIT_PARENT raced, or it was killed).
-        Ok(()) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Ok(()),
-        Err(e) => Err(Error::sys(e, "detach_ready: reporting to the original process")),
+    notified
+}
+
+fn notify_manager(daemon: i32, status: i32) -> Result<()> {
+    let Some(socket) = std::env::var_os(crate::notify::NOTIFY_SOCKET) else { return Ok(()) };
+    let state = if status == 0 { format!("READY=1\nMAINPID={daemon}\n") } else { format!("ERRNO={}\n", -status) };
+    let sent = crate::notify::send_to(&socket, state.as_bytes());
+    if KEEP_NOTIFY_SOCKET.load(Ordering::SeqCst) == 0 {
+        std::env::remove_var(crate::notify::NOTIFY_SOCKET);
     }
+    sent
 }

@@ -8,7 +8,8 @@
 //! - [`spawn`]: start a program in its own session and know at once
 //!   whether its exec succeeded;
 //! - [`ids`]: pid, ppid, tid, pgid, sid, liveness, and a parsed
-//!   `/proc/PID/stat` row.
+//!   `/proc/PID/stat` row;
+//! - [`notify`]: systemd's readiness protocol (sd_notify) without libsystemd.
 //!
 //! The modules above are safe Rust and know nothing of C; [`ffi`] is the
 //! thin `extern "C"` shell that turns their `Result`s into `-errno` plus a
@@ -20,6 +21,7 @@ pub mod detach;
 pub mod error;
 pub mod ffi;
 pub mod ids;
+pub mod notify;
 pub mod pidfile;
 pub mod spawn;
 mod sys;

@@ -176,6 +176,8 @@ fn open_pidfile(path: &CStr, oflags: i32, mode: libc::mode_t) -> Result<OwnedFd>
     sys::open_raw(path, oflags, mode).map_err(|e| match e {
         Errno::ELOOP => Error::new(e, format!("pidfile {shown} is a symbolic link (never followed)")),
         Errno::EISDIR => Error::new(Errno::EINVAL, format!("pidfile {shown} is a directory, not a regular file")),
+        // open(2) of a socket, or of a device without a driver.
+        Errno::ENXIO => Error::new(Errno::EINVAL, format!("pidfile {shown} is a socket or device, not a regular file")),
         e => Error::sys(e, format!("open pidfile {shown}")),
     })
 }
@@ -553,6 +555,9 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
         Err(Errno::ENOENT) => return Ok(None),
         Err(Errno::ELOOP) => {
             return Err(Error::new(Errno::ELOOP, format!("pidfile {} is a symbolic link (never followed)", Shown(path))))
+        }
+        Err(Errno::ENXIO) => {
+            return Err(Error::new(Errno::EINVAL, format!("pidfile {} is a socket or device, not a regular file", Shown(path))))
         }
         Err(e) => return Err(Error::sys(e, format!("open pidfile {}", Shown(path)))),
     };

@@ -243,16 +243,19 @@ fn parse_fd(name: &[u8]) -> Option<RawFd> {
 /// mask still blocks everything the caller blocked, so no inherited handler
 /// can run in the new process.
 pub(crate) fn reset_signals() {
-    // SAFETY: a zeroed sigaction is a valid SIG_DFL action with an empty mask.
-    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    dfl.sa_sigaction = libc::SIG_DFL;
+    // The raw system call, because the C library's sigaction refuses its
+    // own reserved real-time signals (32 and 33 in glibc) with EINVAL, and
+    // an ignored one would stay ignored in the new process. An all-zero
+    // kernel sigaction is SIG_DFL with no flags and an empty mask on every
+    // architecture's layout.
+    let dfl = [0u64; 4];
     for sig in 1..65 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: sigaction with a valid action; failures (the C library's
-        // reserved signals) are ignored on purpose.
-        unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
+        // SAFETY: a valid (zeroed = SIG_DFL) kernel sigaction, no old
+        // action requested, 8-byte kernel sigset.
+        unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) };
     }
     // SAFETY: an empty set is a valid mask.
     unsafe {

@@ -31,7 +31,13 @@ pub const PIDKIT_DETACH_KEEP_FDS: u32 = 1 << 6;
 /// functions until it execs, or know that no lock was held at the fork).
 pub const PIDKIT_DETACH_ALLOW_THREADS: u32 = 1 << 7;
 
-const DETACH_FLAGS: u32 = PIDKIT_DETACH_NO_WAIT
+/// Under systemd (`$NOTIFY_SOCKET` set), leave NOTIFY_SOCKET in the
+/// daemon's environment after pidkit_detach_ready sent READY=1 (by default
+/// it is unset so that the daemon's children do not inherit it).
+pub const PIDKIT_DETACH_KEEP_NOTIFY_SOCKET: u32 = 1 << 8;
+
+const DETACH_FLAGS: u32 = PIDKIT_DETACH_KEEP_NOTIFY_SOCKET
+    | PIDKIT_DETACH_NO_WAIT
     | PIDKIT_DETACH_EXIT_PARENT
     | PIDKIT_DETACH_SINGLE_FORK
     | PIDKIT_DETACH_KEEP_CWD
@@ -150,6 +156,7 @@ pub unsafe extern "C" fn pidkit_detach(opts: *const pidkit_detach_opts) -> pid_t
             keep_fds,
             // SAFETY: NULL or a live handle used only by this thread.
             pidfile: unsafe { o.pidfile.as_mut() }.map(|pf| &mut pf.inner),
+            keep_notify_socket: has(PIDKIT_DETACH_KEEP_NOTIFY_SOCKET),
         };
         match detach::detach(options)? {
             Detached::Daemon => Ok(0),
@@ -164,6 +171,14 @@ pub unsafe extern "C" fn pidkit_detach(opts: *const pidkit_detach_opts) -> pid_t
 /// daemon forked), -EINVAL; a positive status is -EINVAL. With
 /// PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
 /// (nobody listens).
+///
+/// Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
+/// `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
+/// (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
+/// or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
+/// PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
+/// even when that datagram cannot be sent; the send's -errno is then
+/// returned here.
 #[no_mangle]
 pub extern "C" fn pidkit_detach_ready(status: c_int) -> c_int {
     ffi_entry!("pidkit_detach_ready", { detach::ready(status).map(|()| 0) })
