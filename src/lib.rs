@@ -27,6 +27,9 @@ pub mod spawn;
 mod sys;
 
 pub use error::{Error, Result};
+pub use ids::{proc_info, ProcInfo};
+pub use pidfile::Pidfile;
+pub use spawn::Spawn;
 
 /// Major version of the library (also `PIDKIT_VERSION_MAJOR` in the header).
 pub const PIDKIT_VERSION_MAJOR: u32 = 0;

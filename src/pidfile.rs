@@ -238,6 +238,12 @@ fn check_parent_dir(path: &CStr) -> Result<()> {
     Ok(())
 }
 
+/// A Rust path as a C string (paths are bytes; only NUL is refused).
+pub(crate) fn path_cstring(path: &std::path::Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::new(Errno::EINVAL, format!("path {} contains a NUL byte", path.display())))
+}
+
 /// `path` made absolute against the current directory, so that a handle
 /// keeps naming the same file whatever the caller's cwd is later.
 fn absolute(path: &CStr) -> Result<CString> {
@@ -372,6 +378,35 @@ pub fn parse_pid(content: &[u8]) -> Option<i32> {
 }
 
 impl Pidfile {
+    /// Acquires the pidfile at `path` with the default [`Options`]: lock it,
+    /// write our pid, fail with EEXIST (and [`Error::holder`]) when another
+    /// live process holds it. Released (and removed) when dropped.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("pidkit-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("app.pid");
+    /// {
+    ///     let pf = pidkit::Pidfile::acquire(&path).unwrap();
+    ///     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+    ///     // A second acquire (even from this process) is refused: the lock decides.
+    ///     let e = pidkit::Pidfile::acquire(&path).unwrap_err();
+    ///     assert_eq!(e.errno(), nix::errno::Errno::EEXIST);
+    ///     assert_eq!(e.holder(), Some(std::process::id() as i32));
+    ///     drop(pf);
+    /// }
+    /// assert!(!path.exists(), "released and removed when dropped");
+    /// # std::fs::remove_dir(&dir).unwrap();
+    /// ```
+    pub fn acquire(path: impl AsRef<std::path::Path>) -> Result<Pidfile> {
+        Pidfile::acquire_with(path, &Options::default())
+    }
+
+    /// Acquires the pidfile at `path` with `opts`.
+    pub fn acquire_with(path: impl AsRef<std::path::Path>, opts: &Options) -> Result<Pidfile> {
+        acquire(&path_cstring(path.as_ref())?, opts)
+    }
+
     fn raw_fd(&self) -> RawFd {
         self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }

@@ -471,3 +471,149 @@ fn absolute(path: &[u8]) -> Result<CString> {
     v.extend_from_slice(path);
     CString::new(v).map_err(|_| Error::new(Errno::EINVAL, "spawn: path contains a NUL byte"))
 }
+
+/// A builder for [`spawn`] with owned arguments, for Rust callers.
+///
+/// ```
+/// let pid = pidkit::Spawn::new("sleep").arg("5").search_path(true).spawn().unwrap();
+/// // The program leads a session of its own and is not our child.
+/// assert_eq!(pidkit::ids::getsid(pid).unwrap(), pid);
+/// assert_ne!(pidkit::proc_info(pid).unwrap().ppid, std::process::id() as i32);
+/// # unsafe { libc::kill(pid, libc::SIGKILL) };
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Spawn {
+    argv: Vec<CString>,
+    env: Option<Vec<CString>>,
+    search_path: bool,
+    keep_cwd: bool,
+    inherit_stdio: bool,
+    no_double_fork: bool,
+    workdir: Option<CString>,
+    stdin: Option<CString>,
+    stdout: Option<CString>,
+    stderr: Option<CString>,
+    pidfile: Option<CString>,
+    error: Option<Error>,
+}
+
+impl Spawn {
+    /// A program to start; `program` is also argv\[0\].
+    pub fn new(program: impl AsRef<std::ffi::OsStr>) -> Spawn {
+        Spawn::default().arg(program)
+    }
+
+    fn bytes(&mut self, s: &std::ffi::OsStr) -> Option<CString> {
+        match CString::new(s.as_bytes()) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                self.error.get_or_insert(Error::new(Errno::EINVAL, "spawn: an argument contains a NUL byte"));
+                None
+            }
+        }
+    }
+
+    /// Appends an argument.
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Spawn {
+        if let Some(c) = self.bytes(arg.as_ref()) {
+            self.argv.push(c);
+        }
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(self, args: I) -> Spawn {
+        args.into_iter().fold(self, Spawn::arg)
+    }
+
+    /// Adds `KEY=value` to an explicit environment (without any call to
+    /// `env`, the program inherits the caller's environment).
+    pub fn env(mut self, key: impl AsRef<std::ffi::OsStr>, value: impl AsRef<std::ffi::OsStr>) -> Spawn {
+        let mut kv = key.as_ref().as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(value.as_ref().as_bytes());
+        if let Some(c) = self.bytes(std::ffi::OsStr::from_bytes(&kv)) {
+            self.env.get_or_insert_with(Vec::new).push(c);
+        }
+        self
+    }
+
+    /// Look the program up in PATH (see [`Options::search_path`]).
+    pub fn search_path(mut self, yes: bool) -> Spawn {
+        self.search_path = yes;
+        self
+    }
+
+    /// Keep the caller's working directory.
+    pub fn keep_cwd(mut self, yes: bool) -> Spawn {
+        self.keep_cwd = yes;
+        self
+    }
+
+    /// Keep the caller's stdin, stdout and stderr.
+    pub fn inherit_stdio(mut self, yes: bool) -> Spawn {
+        self.inherit_stdio = yes;
+        self
+    }
+
+    /// One fork only: the program stays the caller's child (reap it).
+    pub fn no_double_fork(mut self, yes: bool) -> Spawn {
+        self.no_double_fork = yes;
+        self
+    }
+
+    fn path(&mut self, p: impl AsRef<std::path::Path>) -> Option<CString> {
+        self.bytes(p.as_ref().as_os_str())
+    }
+
+    /// Working directory (default "/").
+    pub fn workdir(mut self, dir: impl AsRef<std::path::Path>) -> Spawn {
+        self.workdir = self.path(dir);
+        self
+    }
+
+    /// stdin file (default /dev/null).
+    pub fn stdin(mut self, file: impl AsRef<std::path::Path>) -> Spawn {
+        self.stdin = self.path(file);
+        self
+    }
+
+    /// stdout file, appended to (default /dev/null).
+    pub fn stdout(mut self, file: impl AsRef<std::path::Path>) -> Spawn {
+        self.stdout = self.path(file);
+        self
+    }
+
+    /// stderr file, appended to (default /dev/null).
+    pub fn stderr(mut self, file: impl AsRef<std::path::Path>) -> Spawn {
+        self.stderr = self.path(file);
+        self
+    }
+
+    /// A pidfile the program holds from its first instruction.
+    pub fn pidfile(mut self, file: impl AsRef<std::path::Path>) -> Spawn {
+        self.pidfile = self.path(file);
+        self
+    }
+
+    /// Starts the program; its pid once exec succeeded.
+    pub fn spawn(&self) -> Result<i32> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
+        let env: Option<Vec<&CStr>> = self.env.as_ref().map(|e| e.iter().map(CString::as_c_str).collect());
+        let opts = Options {
+            search_path: self.search_path,
+            keep_cwd: self.keep_cwd,
+            inherit_stdio: self.inherit_stdio,
+            no_double_fork: self.no_double_fork,
+            workdir: self.workdir.as_deref(),
+            stdin_path: self.stdin.as_deref(),
+            stdout_path: self.stdout.as_deref(),
+            stderr_path: self.stderr.as_deref(),
+            pidfile: self.pidfile.as_deref(),
+        };
+        spawn(&argv, env.as_deref(), &opts)
+    }
+}
