@@ -30,6 +30,7 @@ use crate::error::{Context, Error, Result};
 use crate::pidfile::{self, Pidfile};
 use crate::sys;
 use nix::errno::Errno;
+use std::borrow::Cow;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_void};
@@ -168,15 +169,38 @@ impl Drop for Region {
 /// Starts `argv` in a new session and returns its pid once exec succeeded.
 /// `envp` None inherits the caller's environment.
 pub fn spawn(argv: &[&CStr], envp: Option<&[&CStr]>, opts: &Options<'_>) -> Result<i32> {
-    let Some(name) = argv.first() else {
+    if argv.is_empty() {
         return Err(Error::new(Errno::EINVAL, "spawn: argv is empty"));
-    };
-    let program = resolve(name, envp, opts.search_path)?;
+    }
     let argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    let env_ptrs: Vec<*const c_char> = match envp {
-        Some(env) => env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect(),
-        None => environ_snapshot(),
-    };
+    let env_ptrs: Option<Vec<*const c_char>> =
+        envp.map(|env| env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect());
+    let envp = env_ptrs.as_ref().map_or(std::ptr::null(), |e| e.as_ptr());
+    // SAFETY: both arrays are NULL-terminated, point to live C strings, and
+    // outlive the call.
+    unsafe { spawn_raw(argv_ptrs.as_ptr(), envp, opts) }
+}
+
+/// [`spawn`] on C arrays, without copying them: the C ABI's path, which
+/// allocates nothing for argv and envp (a spawn from a process whose
+/// other threads hammer malloc then never waits for the allocator's locks).
+/// `envp` NULL passes the caller's `environ` as it is at the call, as
+/// execv(3) and posix_spawn(3) with `environ` do; like them, it must not
+/// race with setenv(3) in another thread.
+///
+/// # Safety
+/// `argv` is a non-empty NULL-terminated array of NUL-terminated strings;
+/// `envp` is NULL or such an array; both outlive the call.
+pub(crate) unsafe fn spawn_raw(
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    opts: &Options<'_>,
+) -> Result<i32> {
+    // SAFETY: per the contract, argv[0] is a valid C string.
+    let name = unsafe { CStr::from_ptr(*argv) };
+    // SAFETY: per the contract.
+    let program = unsafe { resolve(name, envp, opts.search_path) }?;
+    let envp = if envp.is_null() { environ() } else { envp };
     let stdio = if opts.inherit_stdio {
         None
     } else {
@@ -212,8 +236,8 @@ pub fn spawn(argv: &[&CStr], envp: Option<&[&CStr]>, opts: &Options<'_>) -> Resu
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
     let mut plan = Plan {
         program: program.as_ptr(),
-        argv: argv_ptrs.as_ptr(),
-        envp: env_ptrs.as_ptr(),
+        argv,
+        envp,
         stdio: match &stdio {
             Some([i, o, e]) => [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()],
             None => [-1; 3],
@@ -395,40 +419,37 @@ fn open_stdio(path: Option<&CStr>, write: bool, what: &str) -> Result<OwnedFd> {
         .context(|| format!("spawn: open {what} {}", String::from_utf8_lossy(path.to_bytes())))
 }
 
-/// The caller's environment as a NULL-terminated pointer array, copied so
-/// that another thread's setenv cannot move it under the children.
-fn environ_snapshot() -> Vec<*const c_char> {
+/// The C library's `environ`.
+fn environ() -> *const *const c_char {
     extern "C" {
         static environ: *const *const c_char;
     }
-    let mut v = Vec::new();
-    // SAFETY: environ is a NULL-terminated array maintained by the C library.
-    unsafe {
-        let mut p = environ;
-        while !p.is_null() && !(*p).is_null() {
-            v.push(*p);
-            p = p.add(1);
-        }
-    }
-    v.push(std::ptr::null());
-    v
+    // SAFETY: reading the pointer the C library maintains.
+    unsafe { environ }
 }
 
 /// The program to exec, as an absolute path: relative paths (and relative
 /// or empty PATH entries) resolve against the caller's working directory
-/// now, since the program process changes directory before it execs.
-fn resolve(name: &CStr, envp: Option<&[&CStr]>, search_path: bool) -> Result<CString> {
+/// now, since the program process changes directory before it execs. An
+/// absolute argv\[0\] is used as it is, without a copy.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of C strings.
+unsafe fn resolve<'a>(name: &'a CStr, envp: *const *const c_char, search_path: bool) -> Result<Cow<'a, CStr>> {
     let bytes = name.to_bytes();
     if bytes.is_empty() {
         return Err(Error::new(Errno::ENOENT, "spawn: argv[0] is empty"));
     }
-    if !search_path || bytes.contains(&b'/') {
-        return absolute(bytes);
+    if bytes[0] == b'/' {
+        return Ok(Cow::Borrowed(name));
     }
-    let from_env = envp.and_then(|env| {
-        env.iter().find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec))
-    });
+    if !search_path || bytes.contains(&b'/') {
+        return absolute(bytes).map(Cow::Owned);
+    }
+    // SAFETY: per the contract.
+    let from_env = unsafe { env_path(envp) };
     let path = from_env
+        .map(<[u8]>::to_vec)
         .or_else(|| std::env::var_os("PATH").map(|p| p.as_bytes().to_vec()))
         .unwrap_or_else(|| b"/bin:/usr/bin".to_vec());
     let mut denied = false;
@@ -442,7 +463,7 @@ fn resolve(name: &CStr, envp: Option<&[&CStr]>, search_path: bool) -> Result<CSt
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
                 // SAFETY: access on a valid C string.
                 if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
-                    return Ok(candidate);
+                    return Ok(Cow::Owned(candidate));
                 }
                 denied = true;
             }
@@ -457,6 +478,27 @@ fn resolve(name: &CStr, envp: Option<&[&CStr]>, search_path: bool) -> Result<CSt
     } else {
         Error::new(Errno::ENOENT, format!("spawn: {shown} not found in PATH"))
     })
+}
+
+/// The value of PATH in `envp`, if it sets one.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of C strings.
+unsafe fn env_path<'a>(envp: *const *const c_char) -> Option<&'a [u8]> {
+    if envp.is_null() {
+        return None;
+    }
+    let mut p = envp;
+    // SAFETY: per the contract, every entry up to the NULL is a C string.
+    unsafe {
+        while !(*p).is_null() {
+            if let Some(v) = CStr::from_ptr(*p).to_bytes().strip_prefix(b"PATH=") {
+                return Some(v);
+            }
+            p = p.add(1);
+        }
+    }
+    None
 }
 
 fn absolute(path: &[u8]) -> Result<CString> {
@@ -602,7 +644,26 @@ impl Spawn {
             return Err(e.clone());
         }
         let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
-        let env: Option<Vec<&CStr>> = self.env.as_ref().map(|e| e.iter().map(CString::as_c_str).collect());
+        // Without an explicit environment, a snapshot taken through std's
+        // environment lock, so that a concurrent std::env::set_var in
+        // another thread cannot move `environ` under the children.
+        let inherited: Vec<CString>;
+        let owned = match &self.env {
+            Some(env) => env,
+            None => {
+                inherited = std::env::vars_os()
+                    .filter_map(|(k, v)| {
+                        let mut kv = k.as_bytes().to_vec();
+                        kv.push(b'=');
+                        kv.extend_from_slice(v.as_bytes());
+                        CString::new(kv).ok()
+                    })
+                    .collect();
+                &inherited
+            }
+        };
+        let env: Vec<&CStr> = owned.iter().map(CString::as_c_str).collect();
+        let env = Some(env);
         let opts = Options {
             search_path: self.search_path,
             keep_cwd: self.keep_cwd,

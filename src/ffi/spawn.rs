@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::spawn::{self, Options};
 use libc::pid_t;
 use nix::errno::Errno;
-use std::ffi::CStr;
 use std::os::raw::c_char;
 
 /// Look argv\[0\] up in PATH when it contains no '/': envp's PATH when envp
@@ -62,23 +61,6 @@ unsafe impl OptsStruct for pidkit_spawn_opts {
     }
 }
 
-/// The entries of a NULL-terminated string array.
-///
-/// # Safety
-/// `list` is a valid NULL-terminated array of NUL-terminated strings.
-unsafe fn string_list<'a>(list: *const *const c_char) -> Vec<&'a CStr> {
-    let mut v = Vec::new();
-    let mut p = list;
-    // SAFETY: per the contract, every entry up to the NULL is valid.
-    unsafe {
-        while !(*p).is_null() {
-            v.push(CStr::from_ptr(*p));
-            p = p.add(1);
-        }
-    }
-    v
-}
-
 /// Starts the program `argv[0]` with arguments `argv` (NULL-terminated) and
 /// environment `envp` (NULL-terminated; NULL = the caller's) in a new
 /// session, and returns its pid once its exec succeeded.
@@ -117,13 +99,10 @@ pub unsafe extern "C" fn pidkit_spawn(
         non_null!("pidkit_spawn", argv);
         // SAFETY: per this function's contract.
         let o = unsafe { read_opts(opts) }?;
-        // SAFETY: non-NULL NULL-terminated array, per the contract.
-        let args = unsafe { string_list(argv) };
-        if args.is_empty() {
+        // SAFETY: argv is a non-NULL, NULL-terminated array, per the contract.
+        if unsafe { *argv }.is_null() {
             return Err(Error::new(Errno::EINVAL, "pidkit_spawn: argv is empty (argv[0] is NULL)"));
         }
-        // SAFETY: as above, when non-NULL.
-        let env = (!envp.is_null()).then(|| unsafe { string_list(envp) });
         let has = |f: u32| o.flags & f != 0;
         let options = Options {
             search_path: has(PIDKIT_SPAWN_SEARCH_PATH),
@@ -141,7 +120,9 @@ pub unsafe extern "C" fn pidkit_spawn(
             // SAFETY: as above.
             pidfile: unsafe { opt_c_str(o.pidfile) },
         };
-        let result: Result<pid_t> = spawn::spawn(&args, env.as_deref(), &options);
+        // SAFETY: argv is non-empty and NULL-terminated, envp NULL or
+        // NULL-terminated, both live for the call (the contract).
+        let result: Result<pid_t> = unsafe { spawn::spawn_raw(argv, envp, &options) };
         result
     })
 }
