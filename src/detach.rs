@@ -276,33 +276,13 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
             return Err(Error::new(Errno::EBADF, format!("detach: keep_fds[{i}] = {fd} is not an open descriptor")));
         }
     }
-    let stdio = if opts.keep_stdio {
-        None
-    } else {
-        let open = |path: Option<&CStr>, write: bool, what: &str| -> Result<OwnedFd> {
-            let (path, flags) = match (path, write) {
-                (None, _) => (c"/dev/null", libc::O_RDWR),
-                (Some(p), false) => (p, libc::O_RDONLY),
-                (Some(p), true) => (p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
-            };
-            let fd = sys::open_raw(path, flags | libc::O_CLOEXEC, 0o644)
-                .context(|| format!("detach: open {what} {}", String::from_utf8_lossy(path.to_bytes())))?;
-            sys::above_stdio(fd).context(|| format!("detach: move {what} descriptor"))
-        };
-        Some([
-            open(opts.stdin_path, false, "stdin")?,
-            open(opts.stdout_path, true, "stdout")?,
-            open(opts.stderr_path, true, "stderr")?,
-        ])
+    let stdio = match opts.keep_stdio {
+        true => None,
+        false => Some(sys::open_stdio("detach", [opts.stdin_path, opts.stdout_path, opts.stderr_path])?),
     };
     let workdir = match (opts.keep_cwd, opts.workdir) {
-        (true, _) | (false, None) => None,
-        (false, Some(dir)) => {
-            let fd = sys::open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY).context(|| {
-                format!("detach: working directory {}", String::from_utf8_lossy(dir.to_bytes()))
-            })?;
-            Some(sys::above_stdio(fd).context(|| "detach: move working directory descriptor".to_string())?)
-        }
+        (false, Some(dir)) => Some(sys::open_workdir("detach", dir)?),
+        _ => None,
     };
     let (ours, theirs) = channel()?;
     let pidfile_fd = opts.pidfile.as_ref().map(|pf| pf.fd());

@@ -201,21 +201,12 @@ pub(crate) unsafe fn spawn_raw(
     // SAFETY: per the contract.
     let program = unsafe { resolve(name, envp, opts.search_path) }?;
     let envp = if envp.is_null() { environ() } else { envp };
-    let stdio = if opts.inherit_stdio {
-        None
-    } else {
-        Some([
-            open_stdio(opts.stdin_path, false, "stdin")?,
-            open_stdio(opts.stdout_path, true, "stdout")?,
-            open_stdio(opts.stderr_path, true, "stderr")?,
-        ])
+    let stdio = match opts.inherit_stdio {
+        true => None,
+        false => Some(sys::open_stdio("spawn", [opts.stdin_path, opts.stdout_path, opts.stderr_path])?),
     };
     let workdir = match (opts.keep_cwd, opts.workdir) {
-        (false, Some(dir)) => Some(
-            sys::open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY)
-                .and_then(sys::above_stdio)
-                .context(|| format!("spawn: working directory {}", String::from_utf8_lossy(dir.to_bytes())))?,
-        ),
+        (false, Some(dir)) => Some(sys::open_workdir("spawn", dir)?),
         _ => None,
     };
     // Locked now, written by the program itself (its own pid) before exec.
@@ -406,17 +397,6 @@ extern "C" fn program_main(arg: *mut c_void) -> i32 {
     // arrays prepared before the clone.
     unsafe { libc::execve(plan.program, plan.argv, plan.envp) };
     fail(plan, STEP_EXEC, Errno::last())
-}
-
-fn open_stdio(path: Option<&CStr>, write: bool, what: &str) -> Result<OwnedFd> {
-    let (path, flags) = match (path, write) {
-        (None, _) => (c"/dev/null", libc::O_RDWR),
-        (Some(p), false) => (p, libc::O_RDONLY),
-        (Some(p), true) => (p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
-    };
-    sys::open_raw(path, flags | libc::O_CLOEXEC, 0o644)
-        .and_then(sys::above_stdio)
-        .context(|| format!("spawn: open {what} {}", String::from_utf8_lossy(path.to_bytes())))
 }
 
 /// The C library's `environ`.

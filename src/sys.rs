@@ -124,6 +124,37 @@ pub(crate) fn thread_count() -> Result<u32, crate::Error> {
     crate::ids::proc_info(0).map(|i| i.num_threads)
 }
 
+/// Descriptors a new process gets as stdin, stdout, stderr: the given
+/// files (stdin read-only; stdout and stderr for append, created 0644 under
+/// the caller's umask) or /dev/null, opened now, before any fork, and moved
+/// above 2 so that dup2 onto 0..2 never clobbers one of them. `op` names
+/// the operation in messages ("detach", "spawn").
+pub(crate) fn open_stdio(
+    op: &str,
+    paths: [Option<&CStr>; 3],
+) -> Result<[OwnedFd; 3], crate::Error> {
+    let open = |path: Option<&CStr>, write: bool, what: &str| {
+        let (path, flags) = match (path, write) {
+            (None, _) => (c"/dev/null", libc::O_RDWR),
+            (Some(p), false) => (p, libc::O_RDONLY),
+            (Some(p), true) => (p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
+        };
+        open_raw(path, flags | libc::O_CLOEXEC, 0o644)
+            .and_then(above_stdio)
+            .map_err(|e| crate::Error::sys(e, format!("{op}: open {what} {}", String::from_utf8_lossy(path.to_bytes()))))
+    };
+    Ok([open(paths[0], false, "stdin")?, open(paths[1], true, "stdout")?, open(paths[2], true, "stderr")?])
+}
+
+/// A working directory opened (O_PATH) now, to fchdir into after the fork:
+/// a relative path resolves against the caller's cwd at the call, and a
+/// missing directory fails before any process is made.
+pub(crate) fn open_workdir(op: &str, dir: &CStr) -> Result<OwnedFd, crate::Error> {
+    open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY)
+        .and_then(above_stdio)
+        .map_err(|e| crate::Error::sys(e, format!("{op}: working directory {}", String::from_utf8_lossy(dir.to_bytes()))))
+}
+
 /// Moves `fd` to a number >= 3 (keeping O_CLOEXEC), so that a later dup2
 /// onto 0, 1 or 2 can never clobber it. Used before fork.
 pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
