@@ -41,10 +41,12 @@ EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 # Fragments in mk/*.mk add their own targets and append to these:
 #   ALL_EXTRA    built by `make`           CHECK_EXTRA  run by `make check`
 #   INSTALL_EXTRA run by `make install`    CLEAN_EXTRA  run by `make clean`
+#   UNINSTALL_EXTRA run by `make uninstall`
 ALL_EXTRA     ?=
 CHECK_EXTRA   ?=
 INSTALL_EXTRA ?=
 CLEAN_EXTRA   ?=
+UNINSTALL_EXTRA ?=
 -include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all lib cargo-build header check-header check check-symbols check-cxx check-install \
@@ -135,8 +137,13 @@ check-install: lib
 
 check: all check-header check-cxx check-symbols check-install test-rust test-c $(CHECK_EXTRA)
 
+# The main job through the CLI (run --pidfile, status, a refused second
+# start, ids, stop), then a `ps xao comm,pid,ppid,pgid,sid`-like listing of
+# init and this shell through the C API.
 demo: all
-	$(B)/examples/ps
+	@$(MAKE) --no-print-directory demo-cli
+	@echo; echo "== examples/ps: init and this shell through pidkit_proc_info_get"
+	@$(B)/examples/ps 1 $$$$
 
 install: lib $(INSTALL_EXTRA)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -148,7 +155,7 @@ install: lib $(INSTALL_EXTRA)
 	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@NATIVE_LIBS@|$(NATIVE_LIBS)|g' pidkit.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/pidkit.pc
 
-uninstall:
+uninstall: $(UNINSTALL_EXTRA)
 	rm -f $(DESTDIR)$(INCLUDEDIR)/pidkit.h $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libpidkit.so \
 	      $(DESTDIR)$(LIBDIR)/libpidkit.a $(DESTDIR)$(LIBDIR)/pkgconfig/pidkit.pc
 

@@ -1,0 +1,661 @@
+/* pidkit - the command-line face of libpidkit: process ids, running a
+ * program in its own session holding a pidfile, and LSB-style status/stop.
+ *
+ *   pidkit ids [PID...]
+ *   pidkit run --pidfile F [--detach] [--chdir D] [--stdout F] [--stderr F] -- CMD [ARG...]
+ *   pidkit status F
+ *   pidkit stop F [--signal S] [--timeout T]
+ *   pidkit version
+ *
+ * Every failure message is the library's pidkit_last_error(), prefixed with
+ * the subcommand. Usage errors exit 2; `--help` anywhere exits 0.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <pidkit.h>
+
+#define EXIT_USAGE 2
+
+/* LSB init-script status codes (LSB Core, "Init Script Actions"). */
+#define LSB_RUNNING 0
+#define LSB_DEAD_PIDFILE_EXISTS 1
+#define LSB_NOT_RUNNING 3
+#define LSB_UNKNOWN 4
+
+static const char USAGE_MAIN[] =
+    "usage: pidkit COMMAND [ARGS...]\n"
+    "\n"
+    "Pidfiles, sessions and process ids through libpidkit.\n"
+    "\n"
+    "commands:\n"
+    "  ids [PID...]          comm, pid, ppid, pgid, sid, tty and state of processes\n"
+    "  run --pidfile F ...   start a program in its own session, holding pidfile F\n"
+    "  status F              is the holder of pidfile F running? (LSB exit codes)\n"
+    "  stop F                signal the holder of pidfile F and wait until it is gone\n"
+    "  version               print the library version\n"
+    "\n"
+    "Run 'pidkit COMMAND --help' for the options of a command.\n";
+
+static const char USAGE_IDS[] =
+    "usage: pidkit ids [PID...]\n"
+    "\n"
+    "Print a header and one row per process: COMMAND PID PPID PGID SID TT S\n"
+    "(like `ps xao comm,pid,ppid,pgid,sid,tty,state`). Without PIDs, every\n"
+    "process in /proc. A PID that names no process is reported on stderr and\n"
+    "makes the exit status 1 (the other rows are still printed).\n";
+
+static const char USAGE_RUN[] =
+    "usage: pidkit run --pidfile F [--detach] [--chdir D] [--stdout F] [--stderr F]\n"
+    "                  [--notify] [--] CMD [ARG...]\n"
+    "\n"
+    "Start CMD (looked up in PATH) as the leader of a new session, holding the\n"
+    "pidfile F (flock-locked, holding CMD's pid) from before its first\n"
+    "instruction until it exits. Nothing is started when another live process\n"
+    "holds F. Options may not follow CMD.\n"
+    "\n"
+    "  --pidfile F   the pidfile (required). If another live process holds it,\n"
+    "                a message names the holder and the exit status is 1.\n"
+    "  --detach      daemon mode: CMD is double-forked (no child of pidkit, never\n"
+    "                its zombie), stdin/stdout/stderr are /dev/null unless\n"
+    "                given, the working directory is / unless --chdir. pidkit\n"
+    "                prints CMD's pid on stdout once its exec succeeded and\n"
+    "                exits 0.\n"
+    "                Without --detach (foreground mode), CMD is pidkit's child\n"
+    "                (still in a session of its own): it inherits pidkit's\n"
+    "                stdin/stdout/stderr (except a stream given with --stdout or\n"
+    "                --stderr) and working directory; nothing is printed (the\n"
+    "                pid is in F); pidkit forwards HUP, INT, QUIT, TERM, USR1\n"
+    "                and USR2 (unless ignored when it started) to CMD, waits\n"
+    "                for it and exits with its status (128+N if signal N\n"
+    "                killed it): for a terminal, or a supervisor that wants a\n"
+    "                foreground process.\n"
+    "  --chdir D     CMD's working directory.\n"
+    "  --stdout F    append CMD's stdout to file F (created 0644).\n"
+    "  --stderr F    append CMD's stderr to file F (created 0644).\n"
+    "  --notify      accepted for compatibility but not implemented yet: CMD\n"
+    "                counts as started once its exec succeeded (a note is\n"
+    "                printed on stderr).\n"
+    "\n"
+    "Exit status: 0 started (--detach) or CMD's status (foreground); 1 when CMD\n"
+    "could not be started (pidfile held, exec failed, ...); 2 usage error.\n"
+    "The pidfile stays on disk after CMD exits (stale: `pidkit status` says 1),\n"
+    "and is taken over by the next start.\n";
+
+static const char USAGE_STATUS[] =
+    "usage: pidkit status F\n"
+    "\n"
+    "Whether a live process holds the pidfile F (the flock decides, never the\n"
+    "pid written in it). Changes nothing on disk. Exit status, as LSB init\n"
+    "scripts' `status`:\n"
+    "  0  running: the holder's pid is printed on stdout\n"
+    "  1  not running, but the pidfile exists (stale: its owner died)\n"
+    "  3  not running, no pidfile\n"
+    "  4  unknown: the pidfile could not be checked (message on stderr)\n"
+    "Messages for 1, 3 and 4 go to stderr, so stdout is a pid or nothing.\n";
+
+static const char USAGE_STOP[] =
+    "usage: pidkit stop F [--signal S] [--timeout T]\n"
+    "\n"
+    "Send signal S to the process holding the pidfile F (through a pidfd, so a\n"
+    "recycled pid is never signalled), then wait until it no longer holds F.\n"
+    "  --signal S    a name (TERM, SIGTERM, kill) or a number; default TERM\n"
+    "  --timeout T   seconds to wait, fractions allowed; default 10; 0 = do not wait\n"
+    "Exit status (as LSB init scripts' `stop` and start-stop-daemon --oknodo):\n"
+    "  0  stopped, or not running in the first place (a note on stderr)\n"
+    "  1  still running when the timeout was reached (message on stderr; try\n"
+    "     --signal KILL), or another failure\n"
+    "  2  usage error\n"
+    "  4  not permitted to signal the holder\n";
+
+static const char USAGE_VERSION[] =
+    "usage: pidkit version\n"
+    "\n"
+    "Print the version of libpidkit in use.\n";
+
+/* A usage error: message and hint on stderr, exit status 2. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "pidkit%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'pidkit%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+    return EXIT_USAGE;
+}
+
+static int help(const char *text)
+{
+    fputs(text, stdout);
+    return 0;
+}
+
+/* getopt's complaint about argv[optind - 1] as a usage error. */
+static int bad_option(const char *cmd, char **argv, int c)
+{
+    if (c == ':')
+        return usage_error(cmd, "option '%s' needs an argument", argv[optind - 1]);
+    return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+/* A decimal pid > 0, nothing else. */
+static int parse_pid(const char *s, pid_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v <= 0 || v > INT_MAX || s[0] == '+' || s[0] == ' ')
+        return -1;
+    *out = (pid_t)v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ ids */
+
+/* The name `ps` shows for a tty_nr from /proc/PID/stat. */
+static void tty_name(int32_t tty_nr, char *buf, size_t n)
+{
+    unsigned dev = (unsigned)tty_nr;
+    unsigned major = (dev >> 8) & 0xfffu;
+    unsigned minor = (dev & 0xffu) | ((dev >> 12) & 0xfff00u);
+    if (tty_nr == 0)
+        snprintf(buf, n, "?");
+    else if (major >= 136 && major <= 143)      /* Unix98 pseudo-terminals */
+        snprintf(buf, n, "pts/%u", (major - 136) * 256 + minor);
+    else if (major == 4 && minor < 64)
+        snprintf(buf, n, "tty%u", minor);
+    else if (major == 4)
+        snprintf(buf, n, "ttyS%u", minor - 64);
+    else
+        snprintf(buf, n, "%u:%u", major, minor);
+}
+
+static int ids_row(pid_t pid, int quiet_if_gone)
+{
+    pidkit_proc_info info = PIDKIT_PROC_INFO_INIT;
+    int r = pidkit_proc_info_get(pid, &info);
+    if (r < 0) {
+        if (quiet_if_gone && r == -ESRCH) /* it exited while /proc was listed */
+            return 0;
+        fprintf(stderr, "pidkit ids: %s\n", pidkit_last_error());
+        return 1;
+    }
+    char tty[32];
+    tty_name(info.tty_nr, tty, sizeof tty);
+    printf("%-16s %7d %7d %7d %7d %-8s %c\n", info.comm, (int)info.pid, (int)info.ppid,
+           (int)info.pgid, (int)info.sid, tty, info.state);
+    return 0;
+}
+
+static int cmd_ids(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h')
+            return help(USAGE_IDS);
+        return bad_option("ids", argv, c);
+    }
+    pid_t *pids = NULL;
+    int n = argc - optind;
+    if (n > 0) {
+        pids = calloc((size_t)n, sizeof *pids);
+        if (!pids) {
+            perror("pidkit ids");
+            return 1;
+        }
+        for (int i = 0; i < n; i++)
+            if (parse_pid(argv[optind + i], &pids[i]) != 0) {
+                free(pids);
+                return usage_error("ids", "not a process id: '%s'", argv[optind + i]);
+            }
+    }
+
+    int failed = 0;
+    printf("%-16s %7s %7s %7s %7s %-8s %s\n", "COMMAND", "PID", "PPID", "PGID", "SID", "TT", "S");
+    if (n > 0) {
+        for (int i = 0; i < n; i++)
+            failed |= ids_row(pids[i], 0);
+        free(pids);
+        return failed;
+    }
+    DIR *d = opendir("/proc");
+    if (!d) {
+        fprintf(stderr, "pidkit ids: /proc: %s\n", strerror(errno));
+        return 1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        pid_t pid;
+        if (parse_pid(e->d_name, &pid) == 0)
+            failed |= ids_row(pid, 1);
+    }
+    closedir(d);
+    return failed;
+}
+
+/* ------------------------------------------------------------------ run */
+
+/* The pid of the foreground child, for the forwarding handler. */
+static volatile sig_atomic_t child_pid;
+
+static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+static void forward_signal(int sig)
+{
+    int saved = errno;
+    /* The child is ours and unreaped until waitpid returns, so its pid
+     * cannot have been recycled: plain kill is exact here. */
+    if (child_pid > 0)
+        kill((pid_t)child_pid, sig);
+    errno = saved;
+}
+
+/* Points descriptor `target` at `path` (append, created 0644); the old
+ * descriptor is saved in *saved (close-on-exec) for restore_fd. */
+static int redirect_fd(int target, const char *path, int *saved)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0)
+        return -errno;
+    *saved = fcntl(target, F_DUPFD_CLOEXEC, 3);
+    if (*saved < 0 || dup2(fd, target) < 0) {
+        int e = errno;
+        close(fd);
+        if (*saved >= 0)
+            close(*saved);
+        *saved = -1;
+        return -e;
+    }
+    close(fd);
+    return 0;
+}
+
+static void restore_fd(int target, int saved)
+{
+    if (saved >= 0) {
+        dup2(saved, target);
+        close(saved);
+    }
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "pidfile", required_argument, NULL, 'p' },
+        { "detach", no_argument, NULL, 'd' },
+        { "chdir", required_argument, NULL, 'C' },
+        { "stdout", required_argument, NULL, 'o' },
+        { "stderr", required_argument, NULL, 'e' },
+        { "notify", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *pidfile = NULL, *workdir = NULL, *out = NULL, *err = NULL;
+    int detach = 0, notify = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pidfile = optarg; break;
+        case 'd': detach = 1; break;
+        case 'C': workdir = optarg; break;
+        case 'o': out = optarg; break;
+        case 'e': err = optarg; break;
+        case 'n': notify = 1; break;
+        case 'h': return help(USAGE_RUN);
+        default: return bad_option("run", argv, c);
+        }
+    }
+    if (!pidfile)
+        return usage_error("run", "--pidfile F is required");
+    if (!*pidfile)
+        return usage_error("run", "--pidfile needs a path");
+    if (optind >= argc)
+        return usage_error("run", "no command given (pidkit run --pidfile F -- CMD [ARG...])");
+    if (notify)
+        fprintf(stderr, "pidkit run: note: --notify is not implemented yet; "
+                        "CMD counts as started once its exec succeeded\n");
+
+    pidkit_spawn_opts opts = PIDKIT_SPAWN_OPTS_INIT;
+    opts.flags = PIDKIT_SPAWN_SEARCH_PATH;
+    opts.pidfile = pidfile;
+    opts.workdir = workdir;
+    int saved_out = -1, saved_err = -1;
+    sigset_t forward, old_mask;
+    sigemptyset(&forward);
+    sigemptyset(&old_mask);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaddset(&forward, forwarded_signals[i]);
+
+    if (detach) {
+        opts.stdout_path = out;
+        opts.stderr_path = err;
+    } else {
+        /* The library's stdio choice is all files or all inherited: to
+         * inherit some streams and redirect others, point our own 1/2 at
+         * the files around the call. */
+        opts.flags |= PIDKIT_SPAWN_NO_DOUBLE_FORK | PIDKIT_SPAWN_INHERIT_STDIO;
+        if (!workdir)
+            opts.flags |= PIDKIT_SPAWN_KEEP_CWD;
+        fflush(stdout);
+        fflush(stderr);
+        const char *failed = NULL;
+        int r = 0;
+        if (out && (r = redirect_fd(STDOUT_FILENO, out, &saved_out)) < 0)
+            failed = out;
+        else if (err && (r = redirect_fd(STDERR_FILENO, err, &saved_err)) < 0)
+            failed = err;
+        if (failed) {
+            restore_fd(STDOUT_FILENO, saved_out);
+            fprintf(stderr, "pidkit run: %s: %s\n", failed, strerror(-r));
+            return 1;
+        }
+        /* Signals that arrive before child_pid is set wait, then go to CMD
+         * (the library unblocks everything in CMD itself). */
+        sigprocmask(SIG_BLOCK, &forward, &old_mask);
+    }
+
+    pid_t pid = pidkit_spawn((const char *const *)&argv[optind], NULL, &opts);
+    char message[1024];
+    snprintf(message, sizeof message, "%s", pidkit_last_error());
+    restore_fd(STDERR_FILENO, saved_err);
+    restore_fd(STDOUT_FILENO, saved_out);
+
+    if (pid < 0) {
+        if (!detach)
+            sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        if (pid == -EEXIST)
+            fprintf(stderr, "pidkit run: not started: %s\n", message);
+        else
+            fprintf(stderr, "pidkit run: cannot start %s: %s\n", argv[optind], message);
+        return 1;
+    }
+    if (detach) {
+        printf("%d\n", (int)pid);
+        return 0;
+    }
+    /* Foreground: nothing is added to CMD's output stream (the pid is in
+     * the pidfile); pidkit waits for CMD. */
+
+    child_pid = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < N_FORWARDED; i++) {
+        struct sigaction was;
+        /* A signal ignored when pidkit started (nohup, a background job of
+         * a non-interactive shell) stays ignored, as shells keep it. */
+        if (sigaction(forwarded_signals[i], NULL, &was) == 0 && was.sa_handler == SIG_IGN)
+            continue;
+        sigaction(forwarded_signals[i], &sa, NULL);
+    }
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "pidkit run: waitpid %d: %s\n", (int)pid, strerror(errno));
+            return 1;
+        }
+    }
+    child_pid = 0;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+/* --------------------------------------------------------------- status */
+
+static int cmd_status(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h')
+            return help(USAGE_STATUS);
+        return bad_option("status", argv, c);
+    }
+    if (argc - optind != 1)
+        return usage_error("status", "expected exactly one pidfile");
+    const char *path = argv[optind];
+
+    pid_t holder = 0;
+    int r = pidkit_pidfile_check(path, &holder);
+    if (r < 0) {
+        fprintf(stderr, "pidkit status: %s\n", pidkit_last_error());
+        return LSB_UNKNOWN;
+    }
+    if (r == 1) {
+        if (holder > 0)
+            printf("%d\n", (int)holder);
+        else
+            fprintf(stderr, "pidkit status: %s is held by a process that has not written its pid yet\n", path);
+        return LSB_RUNNING;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        pid_t old = 0;
+        if (pidkit_pidfile_read(path, &old) == 0)
+            fprintf(stderr, "pidkit status: not running; stale pidfile %s (pid %d holds no lock on it)\n",
+                    path, (int)old);
+        else
+            fprintf(stderr, "pidkit status: not running; stale pidfile %s\n", path);
+        return LSB_DEAD_PIDFILE_EXISTS;
+    }
+    if (errno == ENOENT) {
+        fprintf(stderr, "pidkit status: not running (no pidfile %s)\n", path);
+        return LSB_NOT_RUNNING;
+    }
+    fprintf(stderr, "pidkit status: %s: %s\n", path, strerror(errno));
+    return LSB_UNKNOWN;
+}
+
+/* ----------------------------------------------------------------- stop */
+
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {
+    { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+    { "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "IOT", SIGIOT }, { "BUS", SIGBUS },
+    { "FPE", SIGFPE }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV },
+    { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+    { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP },
+    { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU },
+    { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+    { "IO", SIGIO }, { "PWR", SIGPWR }, { "SYS", SIGSYS },
+};
+
+static const char *signal_name(int sig)
+{
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (signal_names[i].sig == sig)
+            return signal_names[i].name;
+    return NULL;
+}
+
+/* "TERM", "SIGTERM", "term" or "15"; -1 if none. */
+static int parse_signal(const char *s)
+{
+    if (*s >= '0' && *s <= '9') {
+        char *end;
+        long v = strtol(s, &end, 10);
+        return (*end || v < 1 || v > SIGRTMAX) ? -1 : (int)v;
+    }
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (strcasecmp(s, signal_names[i].name) == 0)
+            return signal_names[i].sig;
+    return -1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "signal", required_argument, NULL, 's' },
+        { "timeout", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int sig = SIGTERM, c;
+    double timeout = 10.0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hs:t:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if ((sig = parse_signal(optarg)) < 0)
+                return usage_error("stop", "unknown signal '%s'", optarg);
+            break;
+        case 't': {
+            char *end;
+            errno = 0;
+            timeout = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !isfinite(timeout) || timeout < 0 || timeout > 1e9)
+                return usage_error("stop", "not a number of seconds: '%s'", optarg);
+            break;
+        }
+        case 'h': return help(USAGE_STOP);
+        default: return bad_option("stop", argv, c);
+        }
+    }
+    if (argc - optind != 1)
+        return usage_error("stop", "expected exactly one pidfile");
+    const char *path = argv[optind];
+    const char *name = signal_name(sig);
+    char signame[16];
+    if (name)
+        snprintf(signame, sizeof signame, "SIG%s", name);
+    else
+        snprintf(signame, sizeof signame, "signal %d", sig);
+
+    pid_t holder = 0;
+    int r = pidkit_pidfile_kill(path, sig, &holder);
+    if (r == -ESRCH) {
+        /* LSB: stopping a service that is not running is success. */
+        fprintf(stderr, "pidkit stop: not running (%s)\n", pidkit_last_error());
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "pidkit stop: %s\n", pidkit_last_error());
+        return (r == -EPERM || r == -EACCES) ? LSB_UNKNOWN : 1;
+    }
+
+    double deadline = now_seconds() + timeout;
+    useconds_t pause_us = 10000;
+    for (;;) {
+        pid_t now_holder = 0;
+        r = pidkit_pidfile_check(path, &now_holder);
+        if (r < 0) {
+            fprintf(stderr, "pidkit stop: %s\n", pidkit_last_error());
+            return 1;
+        }
+        /* Released, or taken over by a new process (a restart): the one we
+         * signalled is gone. */
+        if (r == 0 || (now_holder != 0 && now_holder != holder))
+            return 0;
+        double left = deadline - now_seconds();
+        if (left <= 0)
+            break;
+        if ((double)pause_us / 1e6 > left)
+            pause_us = (useconds_t)(left * 1e6) + 1;
+        usleep(pause_us);
+        if (pause_us < 100000)
+            pause_us *= 2;
+    }
+    fprintf(stderr, "pidkit stop: pid %d still holds %s %g s after %s%s\n", (int)holder, path, timeout,
+            signame, sig == SIGKILL ? "" : "; try --signal KILL");
+    return 1;
+}
+
+/* -------------------------------------------------------------- version */
+
+static int cmd_version(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return help(USAGE_VERSION);
+    if (argc > 1)
+        return usage_error("version", "unexpected argument '%s'", argv[1]);
+    printf("pidkit %s\n", pidkit_version());
+    return 0;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *usage;
+} commands[] = {
+    { "ids", cmd_ids, USAGE_IDS },
+    { "run", cmd_run, USAGE_RUN },
+    { "status", cmd_status, USAGE_STATUS },
+    { "stop", cmd_stop, USAGE_STOP },
+    { "version", cmd_version, USAGE_VERSION },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE_MAIN, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        if (argc > 2)
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                if (strcmp(argv[2], commands[i].name) == 0)
+                    return help(commands[i].usage);
+        return help(USAGE_MAIN);
+    }
+    if (strcmp(cmd, "--version") == 0)
+        return cmd_version(1, argv + 1);
+
+    int status = -1;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            status = commands[i].run(argc - 1, argv + 1);
+    if (status < 0)
+        return usage_error(NULL, "unknown command '%s'", cmd);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "pidkit %s: writing to stdout: %s\n", cmd, strerror(errno));
+        return status ? status : 1;
+    }
+    return status;
+}
