@@ -247,7 +247,8 @@ typedef struct pidkit_pidfile_opts {
    */
   uint32_t flags;
   /**
-   * Permissions of a new file (the caller's umask applies); 0 = 0644.
+   * Permissions of a new file (the caller's umask applies); 0 = 0644;
+   * bits outside 0777 are -EINVAL.
    */
   uint32_t mode;
   /**

@@ -100,8 +100,9 @@ const MAX_REOPEN: u32 = 1000;
 /// pidfile is never modified before the lock is held.
 pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
     let shown = Shown(path);
-    if opts.mode & !0o7777 != 0 {
-        return Err(Error::new(Errno::EINVAL, format!("pidfile {shown}: invalid mode {:#o}", opts.mode)));
+    // Permission bits only: a setuid/setgid/sticky pidfile makes no sense.
+    if opts.mode & !0o777 != 0 {
+        return Err(Error::new(Errno::EINVAL, format!("pidfile {shown}: invalid mode {:#o} (permission bits 0777 only)", opts.mode)));
     }
     if path.to_bytes().is_empty() {
         return Err(Error::new(Errno::ENOENT, "pidfile path is empty"));

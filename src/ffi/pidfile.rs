@@ -40,7 +40,8 @@ pub struct pidkit_pidfile_opts {
     pub size: u32,
     /// PIDKIT_PIDFILE_* flags.
     pub flags: u32,
-    /// Permissions of a new file (the caller's umask applies); 0 = 0644.
+    /// Permissions of a new file (the caller's umask applies); 0 = 0644;
+    /// bits outside 0777 are -EINVAL.
     pub mode: u32,
     /// With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try once.
     pub timeout_ms: i32,
