@@ -161,7 +161,9 @@ static KEEP_NOTIFY_SOCKET: AtomicI32 = AtomicI32::new(0);
 /// Everything the forked processes need, prepared before the first fork.
 struct Plan {
     /// Descriptors for 0, 1, 2 (all >= 3), or None with keep_stdio.
-    stdio: Option<[OwnedFd; 3]>,
+    stdio: Option<sys::Stdio>,
+    /// Signals whose disposition is not SIG_DFL (bit n-1 for signal n).
+    signals_to_reset: u64,
     /// The directory to fchdir into.
     workdir: Option<OwnedFd>,
     /// chdir("/") (no workdir given and the cwd not kept).
@@ -187,8 +189,14 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     if opts.umask & !0o777 != 0 {
         return Err(Error::new(Errno::EINVAL, format!("detach: invalid umask {:#o}", opts.umask)));
     }
+    // One read of /proc/self/status: the thread count, and which signals
+    // have a handler or are ignored, so the daemon resets only those (62
+    // rt_sigaction calls otherwise). With other threads allowed, one of them
+    // may install a handler after the read: reset them all.
+    let status = sys::self_status()?;
+    let signals_to_reset = if opts.allow_threads { u64::MAX } else { status.non_default_signals };
     if !opts.allow_threads {
-        let threads = sys::thread_count()?;
+        let threads = status.threads;
         if threads > 1 {
             return Err(Error::new(
                 Errno::EBUSY,
@@ -202,7 +210,8 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     if let Some(pf) = opts.pidfile.as_deref_mut() {
         pf.move_above_stdio()?;
     }
-    let plan = prepare(&opts)?;
+    let mut plan = prepare(&opts)?;
+    plan.signals_to_reset = signals_to_reset;
     let single = opts.single_fork;
 
     // SAFETY: fork has no preconditions; the child runs only
@@ -298,7 +307,7 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
     };
     let chdir_root = !opts.keep_cwd && opts.workdir.is_none();
     let umask = (!opts.keep_umask).then_some(opts.umask as libc::mode_t);
-    Ok(Plan { stdio, workdir, chdir_root, umask, keep, theirs, ours, pidfile_fd })
+    Ok(Plan { stdio, signals_to_reset: u64::MAX, workdir, chdir_root, umask, keep, theirs, ours, pidfile_fd })
 }
 
 /// The readiness channel: a SOCK_SEQPACKET pair (one message per report,
@@ -360,16 +369,13 @@ fn in_child(plan: &Plan, single_fork: bool) {
 
     // The daemon.
     if let Some(stdio) = &plan.stdio {
-        for (target, fd) in stdio.iter().enumerate() {
+        for (target, &fd) in stdio.fds.iter().enumerate() {
             // SAFETY: dup2 onto 0, 1, 2 from descriptors >= 3 we prepared.
-            if unsafe { libc::dup2(fd.as_raw_fd(), target as RawFd) } < 0 {
+            if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
                 fail(channel, Step::Stdio, Errno::last());
             }
         }
-        for fd in stdio {
-            // SAFETY: the prepared copies are no longer needed here.
-            unsafe { libc::close(fd.as_raw_fd()) };
-        }
+        stdio.close_copies();
     }
     if let Some(dir) = &plan.workdir {
         // SAFETY: fchdir to the directory we opened before the fork.
@@ -392,7 +398,7 @@ fn in_child(plan: &Plan, single_fork: bool) {
             fail(channel, Step::CloseFds, e);
         }
     }
-    sys::reset_signals();
+    sys::reset_signals(plan.signals_to_reset);
 }
 
 /// The original's side: read reports until the outcome is known, and reap

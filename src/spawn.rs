@@ -229,10 +229,7 @@ pub(crate) unsafe fn spawn_raw(
         program: program.as_ptr(),
         argv,
         envp,
-        stdio: match &stdio {
-            Some([i, o, e]) => [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()],
-            None => [-1; 3],
-        },
+        stdio: stdio.as_ref().map_or([-1; 3], |s| s.fds),
         workdir: raw(&workdir),
         chdir_root: !opts.keep_cwd && opts.workdir.is_none(),
         pidfile_fd,
@@ -268,8 +265,9 @@ pub(crate) unsafe fn spawn_raw(
     drop((stdio, workdir));
     if step != 0 {
         if let Some(pf) = pidfile.take() {
-            // We still own it: removing it leaves no file naming a dead pid.
-            let _ = pf.release();
+            // We still hold the lock, but the failed program wrote its own
+            // pid: remove the file outright so none names a dead pid.
+            pf.remove_now();
         }
         let e = Errno::from_raw(errno);
         let what = String::from_utf8_lossy(program.to_bytes());
@@ -392,7 +390,9 @@ extern "C" fn program_main(arg: *mut c_void) -> i32 {
     if let Err(e) = sys::close_all_except(&plan.keep[..plan.n_keep]) {
         fail(plan, STEP_CLOSE_FDS, e);
     }
-    sys::reset_signals();
+    // All of them: reading which ones are set would cost a /proc read that
+    // takes as long as the 62 rt_sigaction calls it saves.
+    sys::reset_signals(u64::MAX);
     // SAFETY: program, argv and envp are NUL-terminated and NULL-terminated
     // arrays prepared before the clone.
     unsafe { libc::execve(plan.program, plan.argv, plan.envp) };

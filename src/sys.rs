@@ -119,31 +119,98 @@ pub(crate) fn page_size() -> u64 {
     }
 }
 
-/// Number of threads of the calling process, from /proc/self/stat.
-pub(crate) fn thread_count() -> Result<u32, crate::Error> {
-    crate::ids::proc_info(0).map(|i| i.num_threads)
+/// What /proc/self/status says about the calling process that fork must
+/// care about: how many threads run, and which signals are ignored or
+/// caught (so that the child resets only those, not all 64).
+pub(crate) struct SelfStatus {
+    pub(crate) threads: u32,
+    /// Bit n-1 set: signal n is not SIG_DFL.
+    pub(crate) non_default_signals: u64,
+}
+
+/// Reads /proc/self/status once (one open, one read, one close).
+pub(crate) fn self_status() -> Result<SelfStatus, crate::Error> {
+    let what = |e: Errno| crate::Error::sys(e, "read /proc/self/status");
+    let fd = open_cloexec(c"/proc/self/status", libc::O_RDONLY).map_err(what)?;
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        use std::os::fd::AsRawFd;
+        // SAFETY: read into a buffer we own, at most its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return Err(what(e)),
+        }
+    };
+    parse_self_status(&buf[..n])
+        .ok_or_else(|| crate::Error::new(Errno::EBADMSG, "cannot parse /proc/self/status (Threads, SigIgn, SigCgt)"))
+}
+
+/// Parses the Threads, SigIgn and SigCgt lines of /proc/PID/status.
+pub(crate) fn parse_self_status(buf: &[u8]) -> Option<SelfStatus> {
+    let field = |name: &[u8]| {
+        buf.split(|&b| b == b'\n')
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| std::str::from_utf8(v).unwrap_or("").trim())
+    };
+    let threads = field(b"Threads:")?.parse().ok()?;
+    let ignored = u64::from_str_radix(field(b"SigIgn:")?, 16).ok()?;
+    let caught = u64::from_str_radix(field(b"SigCgt:")?, 16).ok()?;
+    Some(SelfStatus { threads, non_default_signals: ignored | caught })
 }
 
 /// Descriptors a new process gets as stdin, stdout, stderr: the given
 /// files (stdin read-only; stdout and stderr for append, created 0644 under
-/// the caller's umask) or /dev/null, opened now, before any fork, and moved
-/// above 2 so that dup2 onto 0..2 never clobbers one of them. `op` names
-/// the operation in messages ("detach", "spawn").
-pub(crate) fn open_stdio(
-    op: &str,
-    paths: [Option<&CStr>; 3],
-) -> Result<[OwnedFd; 3], crate::Error> {
-    let open = |path: Option<&CStr>, write: bool, what: &str| {
-        let (path, flags) = match (path, write) {
-            (None, _) => (c"/dev/null", libc::O_RDWR),
-            (Some(p), false) => (p, libc::O_RDONLY),
-            (Some(p), true) => (p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
+/// the caller's umask) or /dev/null (opened once for every stream left at
+/// the default), opened before any fork and moved above 2 so that dup2 onto
+/// 0..2 never clobbers one of them.
+pub(crate) struct Stdio {
+    /// What to dup2 onto 0, 1, 2.
+    pub(crate) fds: [RawFd; 3],
+    /// Owns the descriptors in `fds` (fewer than three when /dev/null is shared).
+    owned: Vec<OwnedFd>,
+}
+
+impl Stdio {
+    /// Closes our copies in the new process after dup2. Async-signal-safe.
+    pub(crate) fn close_copies(&self) {
+        use std::os::fd::AsRawFd;
+        for fd in &self.owned {
+            // SAFETY: closing descriptors this plan opened, in the child only.
+            unsafe { libc::close(fd.as_raw_fd()) };
+        }
+    }
+}
+
+/// Opens the stdio of a new process; `op` names the operation in messages
+/// ("detach", "spawn").
+pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, crate::Error> {
+    use std::os::fd::AsRawFd;
+    let mut stdio = Stdio { fds: [-1; 3], owned: Vec::with_capacity(3) };
+    let mut null: RawFd = -1;
+    for (i, (path, what)) in paths.iter().zip(["stdin", "stdout", "stderr"]).enumerate() {
+        let (path, flags) = match path {
+            None if null >= 0 => {
+                stdio.fds[i] = null;
+                continue;
+            }
+            None => (c"/dev/null", libc::O_RDWR),
+            Some(p) if i == 0 => (*p, libc::O_RDONLY),
+            Some(p) => (*p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
         };
-        open_raw(path, flags | libc::O_CLOEXEC, 0o644)
-            .and_then(above_stdio)
-            .map_err(|e| crate::Error::sys(e, format!("{op}: open {what} {}", String::from_utf8_lossy(path.to_bytes()))))
-    };
-    Ok([open(paths[0], false, "stdin")?, open(paths[1], true, "stdout")?, open(paths[2], true, "stderr")?])
+        let fd = open_raw(path, flags | libc::O_CLOEXEC, 0o644).and_then(above_stdio).map_err(|e| {
+            crate::Error::sys(e, format!("{op}: open {what} {}", String::from_utf8_lossy(path.to_bytes())))
+        })?;
+        stdio.fds[i] = fd.as_raw_fd();
+        if path == c"/dev/null" && flags == libc::O_RDWR {
+            null = fd.as_raw_fd();
+        }
+        stdio.owned.push(fd);
+    }
+    Ok(stdio)
 }
 
 /// A working directory opened (O_PATH) now, to fchdir into after the fork:
@@ -269,11 +336,12 @@ fn parse_fd(name: &[u8]) -> Option<RawFd> {
     RawFd::try_from(v).ok()
 }
 
-/// Resets every signal disposition to SIG_DFL and empties the signal mask,
-/// as daemon(7) asks. Async-signal-safe. Dispositions are reset while the
-/// mask still blocks everything the caller blocked, so no inherited handler
-/// can run in the new process.
-pub(crate) fn reset_signals() {
+/// Resets signal dispositions to SIG_DFL and empties the signal mask, as
+/// daemon(7) asks. `which` has bit n-1 set for each signal n to reset
+/// (u64::MAX: all). Async-signal-safe. Dispositions are reset while the
+/// mask still blocks what the caller blocked, so no inherited handler can
+/// run in the new process.
+pub(crate) fn reset_signals(which: u64) {
     // The raw system call, because the C library's sigaction refuses its
     // own reserved real-time signals (32 and 33 in glibc) with EINVAL, and
     // an ignored one would stay ignored in the new process. An all-zero
@@ -281,7 +349,7 @@ pub(crate) fn reset_signals() {
     // architecture's layout.
     let dfl = [0u64; 4];
     for sig in 1..65 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || which & (1u64 << (sig - 1)) == 0 {
             continue;
         }
         // SAFETY: a valid (zeroed = SIG_DFL) kernel sigaction, no old
@@ -340,6 +408,18 @@ mod tests {
         assert_eq!(w.bytes(), Some(&b"abc"[..]));
         w.push(b"d");
         assert!(w.as_cstr().is_none());
+    }
+
+    #[test]
+    fn self_status_fields() {
+        let s = b"Name:\tx\nThreads:\t3\nSigQ:\t0/1\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
+SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
+        let st = parse_self_status(s).unwrap();
+        assert_eq!(st.threads, 3);
+        assert_eq!(st.non_default_signals, 0x1000 | 0x1_8000_0002);
+        assert!(parse_self_status(b"Threads:\t1\n").is_none());
+        let live = self_status().unwrap();
+        assert!(live.threads >= 1);
     }
 
     #[test]
