@@ -221,7 +221,7 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
         return Err(Error::sys(Errno::last(), "detach: fork"));
     }
     if child == 0 {
-        in_child(&plan, single);
+        in_child(&plan, single, opts.no_wait);
         // Now the daemon. Record the readiness state and the pidfile's new
         // owner, then return to the caller. The plan is leaked, not freed:
         // nothing here may call into the allocator.
@@ -243,10 +243,14 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     }
 
     // The original.
-    let Plan { ours, theirs, stdio, workdir, .. } = plan;
-    drop((theirs, stdio, workdir));
-    let outcome = wait_for_daemon(&ours, child, single, opts.no_wait);
-    drop(ours);
+    // The original. Only the daemon's end of the channel is closed now (so
+    // that its exit is EOF here); everything else is freed after the wait:
+    // touching the heap now would copy pages the daemon still shares.
+    // SAFETY: our copy of the daemon's end; the OwnedFd is forgotten below.
+    unsafe { libc::close(plan.theirs.as_raw_fd()) };
+    let outcome = wait_for_daemon(&plan.ours, child, single, opts.no_wait);
+    let Plan { theirs, .. } = plan;
+    std::mem::forget(theirs);
     match outcome {
         Ok(pid) => {
             if let Some(pf) = opts.pidfile {
@@ -328,7 +332,7 @@ fn channel() -> Result<(OwnedFd, OwnedFd)> {
 /// The forked side: setsid, second fork (the intermediate writes the pid
 /// file and reports the daemon's pid, then leaves), then the daemon's
 /// setup. Returns only in the daemon. Async-signal-safe throughout.
-fn in_child(plan: &Plan, single_fork: bool) {
+fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
     let channel = plan.theirs.as_raw_fd();
     // SAFETY: closing the original's end in this process only.
     unsafe { libc::close(plan.ours.as_raw_fd()) };
@@ -343,28 +347,36 @@ fn in_child(plan: &Plan, single_fork: bool) {
             fail(channel, Step::Fork, Errno::last());
         }
         if daemon > 0 {
-            // The intermediate: the pidfile names the daemon before the
-            // original hears of it, so that a service manager reading it
-            // after the original exits (Type=forking) finds the daemon.
-            if let Some(fd) = plan.pidfile_fd {
-                if let Err(e) = sys::rewrite_pid(fd, daemon, true) {
-                    // SAFETY: kill the daemon we just made; it has not reported.
-                    unsafe { libc::kill(daemon, libc::SIGKILL) };
-                    fail(channel, Step::Pidfile, e);
+            // The intermediate. With NO_WAIT the original returns on the
+            // daemon's pid, so it writes the pidfile and reports the pid;
+            // otherwise the daemon does both with its readiness report,
+            // which saves the original a wake-up.
+            if no_wait {
+                if let Some(fd) = plan.pidfile_fd {
+                    if let Err(e) = sys::rewrite_pid(fd, daemon, true) {
+                        // SAFETY: kill the daemon we just made; it has not reported.
+                        unsafe { libc::kill(daemon, libc::SIGKILL) };
+                        fail(channel, Step::Pidfile, e);
+                    }
                 }
+                let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: daemon });
             }
-            let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: daemon });
             // SAFETY: the intermediate's work is done.
             unsafe { libc::_exit(0) };
         }
-    } else {
-        let me = crate::ids::getpid();
+    }
+    // The daemon writes its own pid into the pidfile before it can report
+    // ready, so the file names the daemon when the original returns (a
+    // service manager with Type=forking reads it then).
+    if single_fork || !no_wait {
         if let Some(fd) = plan.pidfile_fd {
-            if let Err(e) = sys::rewrite_pid(fd, me, true) {
+            if let Err(e) = sys::rewrite_pid(fd, crate::ids::getpid(), true) {
                 fail(channel, Step::Pidfile, e);
             }
         }
-        let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: me });
+    }
+    if single_fork && no_wait {
+        let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: crate::ids::getpid() });
     }
 
     // The daemon.
@@ -430,7 +442,7 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
         }
         if n == 0 {
             // Every writer is gone without a verdict.
-            let what = if daemon_pid.is_none() && !single_fork {
+            let what = if no_wait && daemon_pid.is_none() && !single_fork {
                 "detach: the intermediate process died before reporting the daemon's pid"
             } else {
                 "detach: the daemon exited before reporting readiness"
@@ -448,7 +460,10 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
                 let e = Errno::from_raw(msg.value);
                 outcome = Some(Err(Error::sys(e, format!("detach: {} failed", step_name(msg.step)))));
             }
-            MSG_READY if msg.value == 0 => outcome = Some(Ok(())),
+            MSG_READY if msg.value == 0 => {
+                daemon_pid = Some(msg.step);
+                outcome = Some(Ok(()));
+            }
             MSG_READY => {
                 let e = Errno::from_raw(-msg.value);
                 outcome = Some(Err(Error::sys(e, "detach: the daemon reported failure")));
@@ -508,19 +523,22 @@ pub fn ready(status: i32) -> Result<()> {
     if REPORTED.swap(1, Ordering::SeqCst) != 0 {
         return Err(Error::new(Errno::EALREADY, "detach_ready: readiness was already reported"));
     }
-    let notified = notify_manager(daemon, status);
+    // The original first: it is waiting, the service manager is not.
     let channel = READY_CHANNEL.swap(-1, Ordering::SeqCst);
     if channel >= 0 {
-        let sent = send_msg(channel, Msg { kind: MSG_READY, step: 0, value: status });
+        let sent = send_msg(channel, Msg { kind: MSG_READY, step: daemon, value: status });
         // SAFETY: the channel is ours and used once.
         unsafe { libc::close(channel) };
         match sent {
             // The original is gone (EXIT_PARENT raced, or it was killed).
             Ok(()) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
-            Err(e) => return Err(Error::sys(e, "detach_ready: reporting to the original process")),
+            Err(e) => {
+                let _ = notify_manager(daemon, status);
+                return Err(Error::sys(e, "detach_ready: reporting to the original process"));
+            }
         }
     }
-    notified
+    notify_manager(daemon, status)
 }
 
 fn notify_manager(daemon: i32, status: i32) -> Result<()> {

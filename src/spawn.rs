@@ -35,7 +35,7 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_void};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// What [`spawn`] does; the default: PATH is not searched, cwd "/", stdio
 /// on /dev/null, double fork, no pidfile.
@@ -104,32 +104,54 @@ struct Plan {
 
 const STACK_SIZE: usize = 128 * 1024;
 
-/// Stacks for both children and the outcome block, in one MAP_SHARED
-/// mapping: [guard | program stack | guard | intermediate stack | outcome].
+/// Stacks for both children and the outcome block, in one mapping:
+/// [guard | program stack | guard | intermediate stack | outcome].
+///
+/// With CLONE_VM the mapping is private and kept for the next call (one
+/// per process at rest): a fresh mmap, two mprotects and the first-touch
+/// page faults cost ~30 us a call. Being private, a fork of the caller
+/// gets its own copy, never a shared one. The fork-like fallback needs a
+/// MAP_SHARED mapping for the outcome block, made fresh each time.
 struct Region {
     base: *mut c_void,
     len: usize,
+    shared: bool,
 }
 
+/// The private region kept between calls (null: none kept, or in use).
+static SPARE_REGION: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
 impl Region {
-    fn new() -> Result<Region> {
+    fn len() -> usize {
         let page = sys::page_size() as usize;
-        let len = 2 * page + 2 * STACK_SIZE + page;
+        2 * page + 2 * STACK_SIZE + page
+    }
+
+    /// The kept private region if there is one, else a new one.
+    fn private() -> Result<Region> {
+        let base = SPARE_REGION.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if base.is_null() {
+            return Region::new(false);
+        }
+        let region = Region { base, len: Region::len(), shared: false };
+        // SAFETY: the outcome block lies inside the mapping and nobody else
+        // uses this region now.
+        unsafe { std::ptr::write_bytes(region.outcome().cast_mut().cast::<u8>(), 0, std::mem::size_of::<Outcome>()) };
+        Ok(region)
+    }
+
+    fn new(shared: bool) -> Result<Region> {
+        let page = sys::page_size() as usize;
+        let len = Region::len();
+        let share = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
         // SAFETY: an anonymous mapping with no address hint.
         let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, share | libc::MAP_ANONYMOUS, -1, 0)
         };
         if base == libc::MAP_FAILED {
             return Err(Error::sys(Errno::last(), "spawn: mmap for the child stacks"));
         }
-        let region = Region { base, len };
+        let region = Region { base, len, shared };
         // Guard pages below each stack: an overflow faults instead of
         // writing over the other stack.
         for off in [0, page + STACK_SIZE] {
@@ -161,6 +183,13 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
+        if !self.shared
+            && SPARE_REGION
+                .compare_exchange(std::ptr::null_mut(), self.base, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return;
+        }
         // SAFETY: unmapping our own mapping; no child uses it any more.
         unsafe { libc::munmap(self.base, self.len) };
     }
@@ -219,7 +248,7 @@ pub(crate) unsafe fn spawn_raw(
         }
         None => None,
     };
-    let region = Region::new()?;
+    let mut region = Region::private()?;
     let pidfile_fd = pidfile.as_ref().map_or(-1, Pidfile::fd);
     let mut keep = [0, 1, 2, pidfile_fd];
     let n_keep = if pidfile_fd >= 0 { 4 } else { 3 };
@@ -244,7 +273,11 @@ pub(crate) unsafe fn spawn_raw(
     let mut child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
     if let Err(Errno::EINVAL | Errno::ENOSYS | Errno::EPERM) = child {
         // A seccomp filter or an old kernel refusing CLONE_VM: fork-like
-        // copies instead (still suspended until exec, still no allocation).
+        // copies instead (still suspended until exec, still no allocation),
+        // reporting through shared memory.
+        region = Region::new(true)?;
+        plan.outcome = region.outcome();
+        plan.program_stack = region.program_stack_top();
         plan.clone_flags = libc::CLONE_VFORK | libc::SIGCHLD;
         child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
     }
