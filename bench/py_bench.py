@@ -1,0 +1,360 @@
+"""The Python anchors of the pidkit benchmark (run with bench/.venv/bin/python).
+
+    py_bench.py pidfile ROW DIR REPS ITERS            rows 1: pid.PidFile, python-daemon's
+                                                      TimeoutPIDLockFile (lockfile)
+    py_bench.py count IMPL DIR N                      N unchecked cycles (for strace -f -c)
+    py_bench.py contended DIR REPS ITERS HOLD_BIN     row 2 (HOLD_BIN: bench pidfile program)
+    py_bench.py ccount IMPL DIR N MODE HOLD_BIN       N contended attempts (strace)
+    py_bench.py detach ROW NOFILE REPS ITERS          row 3: DaemonContext().open()
+    py_bench.py dcount IMPL NOFILE N                  N detaches (IMPL python-daemon or null)
+    py_bench.py ids REPS ITERS                        row 5: psutil
+    py_bench.py icount IMPL N                         N psutil calls (strace)
+
+Output: one JSON object per line, as the C programs print (bench/common.h).
+Every operation is checked as it goes; a failed check exits 1.
+"""
+
+import ctypes
+import json
+import os
+import random
+import resource
+import statistics
+import struct
+import sys
+import time
+
+ns = time.perf_counter_ns
+
+
+def emit(row, impl, rep, samples, n):
+    """One repetition: the median (and mean) of the per-op times of its batches."""
+    print(json.dumps({"row": row, "impl": impl, "rep": rep, "ns": round(statistics.median(samples), 1),
+                      "mean": round(sum(samples) / len(samples), 1), "n": n}), flush=True)
+
+
+def rounds_of(impls, rounds, batch, run):
+    """Runs `rounds` rounds; each runs a batch of `batch` ops of every implementation
+    in an order shuffled anew. run(impl) returns the ns of one op. Returns
+    {impl: [ns per op of each batch]}."""
+    order = list(impls)
+    samples = {i: [] for i in order}
+    for _ in range(rounds):
+        random.shuffle(order)
+        for impl in order:
+            samples[impl].append(sum(run(impl) for _ in range(batch)) / batch)
+    return samples
+
+
+def emit_check(row, impl, what, ok):
+    print(json.dumps({"row": row, "impl": impl, "check": what, "ok": ok}), flush=True)
+
+
+def die(msg):
+    sys.stderr.write("py_bench: FAILED CHECK: %s\n" % msg)
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        die(msg)
+
+
+# ---- row 1: pidfile cycles ----
+
+def verify(path, want):
+    with open(path, "rb") as f:
+        data = f.read()
+    check(data.strip() == str(want).encode(), "pidfile %s holds %r, not pid %d" % (path, data, want))
+
+
+def cycle_pid(dirn, name, do_check):
+    import pid
+    t0 = ns()
+    pf = pid.PidFile(pidname=name, piddir=dirn, register_term_signal_handler=False, register_atexit=False)
+    pf.create()
+    t1 = ns()
+    if do_check:
+        verify(os.path.join(dirn, name), os.getpid())
+    t2 = ns()
+    pf.close()
+    t3 = ns()
+    return (t1 - t0) + (t3 - t2)
+
+
+def cycle_lockfile(dirn, name, do_check):
+    from daemon.pidfile import TimeoutPIDLockFile
+    path = os.path.join(dirn, name)
+    t0 = ns()
+    lf = TimeoutPIDLockFile(path, acquire_timeout=0)
+    lf.acquire()
+    t1 = ns()
+    if do_check:
+        verify(path, os.getpid())
+    t2 = ns()
+    lf.release()
+    t3 = ns()
+    return (t1 - t0) + (t3 - t2)
+
+
+PIDFILE_IMPLS = {"pid": cycle_pid, "python-daemon": cycle_lockfile}
+
+
+def cmd_pidfile(row, dirn, reps, iters):
+    name = "pidkit-bench-py-%d.pid" % os.getpid()
+    checked = dict.fromkeys(PIDFILE_IMPLS, 0)
+    batch = 5
+    for rep in range(-1, reps):
+        rounds = max(1, iters // batch) if rep >= 0 else 2
+        smp = rounds_of(PIDFILE_IMPLS, rounds, batch, lambda impl: PIDFILE_IMPLS[impl](dirn, name, True))
+        for impl, v in smp.items():
+            checked[impl] += rounds * batch
+            if rep >= 0:
+                emit(row, impl, rep, v, rounds * batch)
+    for impl in PIDFILE_IMPLS:
+        emit_check(row, impl, "acquire wrote the caller's pid", checked[impl])
+
+
+def cmd_count(impl, dirn, n):
+    f = PIDFILE_IMPLS[impl]
+    f(dirn, "warm.pid", False)  # imports happen outside the counted cycles...
+    name = "pidkit-bench-pycount-%d.pid" % os.getpid()
+    for _ in range(n):
+        f(dirn, name, False)
+
+
+# ---- row 2: contended ----
+
+def hold(hold_bin, path, mode):
+    import subprocess
+    p = subprocess.Popen([hold_bin, "hold", path, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    line = p.stdout.readline().decode()
+    check(line.startswith("held "), "holder did not start: %r" % line)
+    return p, int(line.split()[1])
+
+
+def unhold(p):
+    p.stdin.close()
+    check(p.wait() == 0, "holder failed")
+
+
+def contend_pid(dirn, name, want):
+    import pid
+    t0 = ns()
+    try:
+        pf = pid.PidFile(pidname=name, piddir=dirn, register_term_signal_handler=False, register_atexit=False)
+        pf.create()
+        ok = False
+    except pid.PidFileAlreadyLockedError:
+        ok = True
+    t1 = ns()
+    check(ok, "pid.PidFile acquired a held pidfile")
+    return t1 - t0
+
+
+def contend_lockfile(dirn, name, want):
+    from daemon.pidfile import TimeoutPIDLockFile
+    import lockfile
+    t0 = ns()
+    try:
+        TimeoutPIDLockFile(os.path.join(dirn, name), acquire_timeout=0).acquire()
+        ok = False
+    except lockfile.AlreadyLocked:
+        ok = True
+    t1 = ns()
+    check(ok, "TimeoutPIDLockFile acquired a held pidfile")
+    return t1 - t0
+
+
+CONTEND_IMPLS = {"pid": contend_pid, "python-daemon": contend_lockfile}
+
+
+def cmd_contended(dirn, reps, iters, hold_bin):
+    name = "pidkit-bench-pyheld-%d.pid" % os.getpid()
+    path = os.path.join(dirn, name)
+    for mode, row in (("write", "contended-pid"), ("nowrite", "contended-nopid")):
+        p, holder = hold(hold_bin, path, mode)
+        checked = dict.fromkeys(CONTEND_IMPLS, 0)
+        batch = 10
+        for rep in range(-1, reps):
+            rounds = max(1, iters // batch) if rep >= 0 else 2
+            smp = rounds_of(CONTEND_IMPLS, rounds, batch, lambda impl: CONTEND_IMPLS[impl](dirn, name, holder))
+            for impl, v in smp.items():
+                checked[impl] += rounds * batch
+                if rep >= 0:
+                    emit(row, impl, rep, v, rounds * batch)
+        order = list(CONTEND_IMPLS)
+        for impl in order:
+            emit_check(row, impl, "refused (already locked)", checked[impl])
+        unhold(p)
+
+
+def cmd_ccount(impl, dirn, n, mode, hold_bin):
+    name = "pidkit-bench-pycheld-%d.pid" % os.getpid()
+    p, holder = hold(hold_bin, os.path.join(dirn, name), mode)
+    f = CONTEND_IMPLS[impl]
+    f(dirn, name, holder)
+    for _ in range(n):
+        f(dirn, name, holder)
+    unhold(p)
+
+
+# ---- row 3: detach ----
+
+REPORT = struct.Struct("=Qii")
+
+
+def subreaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    check(libc.prctl(36, 1, 0, 0, 0) == 0, "prctl(PR_SET_CHILD_SUBREAPER)")  # 36 = PR_SET_CHILD_SUBREAPER
+
+
+def set_nofile(which):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if which == "hard":
+        want = hard if hard != resource.RLIM_INFINITY and hard <= 1048576 else 1048576
+    else:
+        want = min(int(which), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def read_exact(fd, n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def detach_once(impl, chk_r, chk_w, my_sid):
+    """python-daemon's open() exits its caller, so it runs in a forked wrapper
+    that takes the start time just before the call (the wrapper's own fork is
+    not timed); the time ends when this process has read the daemon's report."""
+    import daemon
+    w = os.fork()
+    if w == 0:
+        try:
+            t0 = time.monotonic_ns()
+            if impl == "python-daemon":
+                daemon.DaemonContext(files_preserve=[chk_w]).open()
+            os.write(chk_w, REPORT.pack(t0, os.getpid(), os.getsid(0)))
+        finally:
+            os._exit(0)
+    data = read_exact(chk_r, REPORT.size)
+    t1 = time.monotonic_ns()
+    check(len(data) == REPORT.size, "%s: daemon did not report" % impl)
+    t0, pid, sid = REPORT.unpack(data)
+    _, st = os.waitpid(w, 0)
+    check(os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0, "%s: caller exited %#x" % (impl, st))
+    if impl == "python-daemon":
+        check(sid > 0 and sid != my_sid and sid != pid, "python-daemon: daemon %d sid %d" % (pid, sid))
+        # The daemon and python-daemon's intermediate process are re-parented
+        # to us (a subreaper) as their parents exit: reap both.
+        while True:
+            p, st = os.waitpid(-1, 0)
+            if p == pid:
+                break
+        check(os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0, "python-daemon: daemon exited %#x" % st)
+    return t1 - t0
+
+
+def detach_setup(nofile):
+    subreaper()
+    set_nofile(nofile)
+    import daemon  # noqa: F401  (imported before timing)
+    r, w = os.pipe()
+    return r, w, os.getsid(0)
+
+
+def cmd_detach(row, nofile, reps, iters):
+    r, w, sid = detach_setup(nofile)
+    checked = 0
+    for rep in range(-1, reps):
+        m = 2 if rep < 0 else iters
+        v = [detach_once("python-daemon", r, w, sid) for _ in range(m)]
+        checked += m
+        if rep >= 0:
+            emit(row, "python-daemon", rep, v, m)
+    emit_check(row, "python-daemon", "daemon in a new session it does not lead, reaped", checked)
+
+
+def cmd_dcount(impl, nofile, n):
+    r, w, sid = detach_setup(nofile)
+    for _ in range(n):
+        detach_once(impl, r, w, sid)
+
+
+# ---- row 5: psutil ----
+
+def ids_ppid(ppid):
+    import psutil
+    check(psutil.Process().ppid() == ppid, "psutil ppid")
+
+
+def ids_asdict(ppid):
+    import psutil
+    d = psutil.Process().as_dict(attrs=["name", "status", "ppid"])
+    check(d["ppid"] == ppid and d["status"] == "running" and d["name"], "psutil as_dict: %r" % d)
+
+
+IDS_IMPLS = {"psutil Process().ppid()": ids_ppid, "psutil as_dict(name,status,ppid)": ids_asdict}
+
+
+def cmd_ids(reps, iters):
+    import psutil  # noqa: F401
+    ppid = os.getppid()
+    checked = dict.fromkeys(IDS_IMPLS, 0)
+    batch = 10
+
+    def one(impl):
+        t0 = ns()
+        IDS_IMPLS[impl](ppid)
+        return ns() - t0
+
+    for rep in range(-1, reps):
+        rounds = max(1, iters // batch) if rep >= 0 else 2
+        smp = rounds_of(IDS_IMPLS, rounds, batch, one)
+        for impl, v in smp.items():
+            checked[impl] += rounds * batch
+            if rep >= 0:
+                emit("proc_info", impl, rep, v, rounds * batch)
+    order = list(IDS_IMPLS)
+    for impl in order:
+        emit_check("proc_info", impl, "ppid/name/status match", checked[impl])
+
+
+def cmd_icount(impl, n):
+    ppid = os.getppid()
+    f = IDS_IMPLS[impl]
+    f(ppid)
+    for _ in range(n):
+        f(ppid)
+
+
+def main(a):
+    cmd = a[0]
+    if cmd == "pidfile":
+        cmd_pidfile(a[1], a[2], int(a[3]), int(a[4]))
+    elif cmd == "count":
+        cmd_count(a[1], a[2], int(a[3]))
+    elif cmd == "contended":
+        cmd_contended(a[1], int(a[2]), int(a[3]), a[4])
+    elif cmd == "ccount":
+        cmd_ccount(a[1], a[2], int(a[3]), a[4], a[5])
+    elif cmd == "detach":
+        cmd_detach(a[1], a[2], int(a[3]), int(a[4]))
+    elif cmd == "dcount":
+        cmd_dcount(a[1], a[2], int(a[3]))
+    elif cmd == "ids":
+        cmd_ids(int(a[1]), int(a[2]))
+    elif cmd == "icount":
+        cmd_icount(a[1], int(a[2]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
