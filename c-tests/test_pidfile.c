@@ -48,7 +48,9 @@
 static const uint32_t KNOWN_FLAGS = PIDKIT_PIDFILE_NO_WRITE | PIDKIT_PIDFILE_WAIT | PIDKIT_PIDFILE_INHERIT |
                                     PIDKIT_PIDFILE_KEEP_FILE | PIDKIT_PIDFILE_STRICT;
 static char cwd0[PATH_MAX];
-static const char *self_exe = "/proc/self/exe";
+/* This program's path, read once: under valgrind /proc/self/exe names
+ * valgrind itself, which cannot exec a test binary that way. */
+static char self_exe[4096] = "/proc/self/exe";
 
 /* ------------------------------------------------------------------ utilities */
 
@@ -2207,6 +2209,13 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--pidkit-sleep") == 0) {
         for (;;)
             pause();
+    }
+    {
+        ssize_t l = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+        if (l > 0)
+            self_exe[l] = '\0';
+        else
+            strcpy(self_exe, "/proc/self/exe");
     }
     signal(SIGPIPE, SIG_IGN);
     umask(022);

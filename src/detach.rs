@@ -22,7 +22,7 @@ use crate::sys;
 use nix::errno::Errno;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// What [`detach`] does; the default is the full daemon(7) recipe.
 #[derive(Debug, Default)]
@@ -99,6 +99,23 @@ enum Step {
     Pidfile = 6,
 }
 
+/// Adds the path a failed step was about to the message (the forked
+/// processes report only the step and the errno).
+fn name_the_path(e: Error, opts: &Options<'_>) -> Error {
+    let shown = |p: &CStr| String::from_utf8_lossy(p.to_bytes()).into_owned();
+    let path = if e.message().contains(step_name(Step::Chdir as i32)) {
+        opts.workdir.map(shown)
+    } else if e.message().contains(step_name(Step::Pidfile as i32)) {
+        opts.pidfile.as_ref().map(|pf| shown(pf.path()))
+    } else {
+        None
+    };
+    match path {
+        Some(p) => Error::new(e.errno(), format!("{} ({})", e.message(), p)).with_holder_of(&e),
+        None => e,
+    }
+}
+
 fn step_name(step: i32) -> &'static str {
     match step {
         1 => "setsid in the child",
@@ -157,6 +174,10 @@ static READY_CHANNEL: AtomicI32 = AtomicI32::new(-1);
 static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
 static REPORTED: AtomicI32 = AtomicI32::new(0);
 static KEEP_NOTIFY_SOCKET: AtomicI32 = AtomicI32::new(0);
+/// The daemon's copy of the plan it was made from: kept reachable rather
+/// than freed (freeing after a fork of a threaded caller could meet a lock
+/// held by a thread that does not exist here) or forgotten (a leak).
+static DAEMON_PLAN: AtomicPtr<Plan> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Everything the forked processes need, prepared before the first fork.
 struct Plan {
@@ -193,7 +214,7 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     // have a handler or are ignored, so the daemon resets only those (62
     // rt_sigaction calls otherwise). With other threads allowed, one of them
     // may install a handler after the read: reset them all.
-    let status = sys::self_status()?;
+    let status = sys::self_status("detach")?;
     let signals_to_reset = if opts.allow_threads { u64::MAX } else { status.non_default_signals };
     if !opts.allow_threads {
         let threads = status.threads;
@@ -210,21 +231,34 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     if let Some(pf) = opts.pidfile.as_deref_mut() {
         pf.move_above_stdio()?;
     }
-    let mut plan = prepare(&opts)?;
+    let mut plan = Box::new(prepare(&opts)?);
     plan.signals_to_reset = signals_to_reset;
     let single = opts.single_fork;
+    // A raw pointer from here on: the forked processes park it in a static
+    // at once (so that it stays reachable in the intermediate and in a
+    // daemon that leaves through _exit, and nothing there calls the
+    // allocator); the original takes it back after the wait.
+    let plan = Box::into_raw(plan);
 
     // SAFETY: fork has no preconditions; the child runs only
     // async-signal-safe code (in_child) until it returns as the daemon.
     let child = unsafe { libc::fork() };
     if child < 0 {
-        return Err(Error::sys(Errno::last(), "detach: fork"));
+        let e = Errno::last();
+        // SAFETY: no fork happened: the plan is still ours alone.
+        drop(unsafe { Box::from_raw(plan) });
+        return Err(Error::sys(e, "detach: fork"));
     }
     if child == 0 {
-        in_child(&plan, single, opts.no_wait);
+        DAEMON_PLAN.store(plan, Ordering::SeqCst);
+        // Nothing reads the static: without this, link-time optimisation
+        // drops it and the store, and the plan is "lost" again.
+        std::hint::black_box(&DAEMON_PLAN);
+        // SAFETY: this process's copy of the plan, parked above, never freed.
+        let plan = unsafe { &*plan };
+        in_child(plan, single, opts.no_wait);
         // Now the daemon. Record the readiness state and the pidfile's new
-        // owner, then return to the caller. The plan is leaked, not freed:
-        // nothing here may call into the allocator.
+        // owner, then return to the caller.
         if let Some(pf) = opts.pidfile {
             pf.set_owner(crate::ids::getpid());
         }
@@ -238,18 +272,19 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
         DAEMON_PID.store(crate::ids::getpid(), Ordering::SeqCst);
         REPORTED.store(0, Ordering::SeqCst);
         KEEP_NOTIFY_SOCKET.store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
-        std::mem::forget(plan);
         return Ok(Detached::Daemon);
     }
 
-    // The original.
     // The original. Only the daemon's end of the channel is closed now (so
     // that its exit is EOF here); everything else is freed after the wait:
     // touching the heap now would copy pages the daemon still shares.
+    // SAFETY: the original's own copy of the plan, taken back exactly once.
+    let plan = unsafe { Box::from_raw(plan) };
     // SAFETY: our copy of the daemon's end; the OwnedFd is forgotten below.
     unsafe { libc::close(plan.theirs.as_raw_fd()) };
-    let outcome = wait_for_daemon(&plan.ours, child, single, opts.no_wait);
-    let Plan { theirs, .. } = plan;
+    let outcome = wait_for_daemon(&plan.ours, child, single, opts.no_wait)
+        .map_err(|e| name_the_path(e, &opts));
+    let Plan { theirs, .. } = *plan;
     std::mem::forget(theirs);
     match outcome {
         Ok(pid) => {

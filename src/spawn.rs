@@ -107,19 +107,24 @@ const STACK_SIZE: usize = 128 * 1024;
 /// Stacks for both children and the outcome block, in one mapping:
 /// [guard | program stack | guard | intermediate stack | outcome].
 ///
-/// With CLONE_VM the mapping is private and kept for the next call (one
-/// per process at rest): a fresh mmap, two mprotects and the first-touch
-/// page faults cost ~30 us a call. Being private, a fork of the caller
-/// gets its own copy, never a shared one. The fork-like fallback needs a
-/// MAP_SHARED mapping for the outcome block, made fresh each time.
+/// The mapping is MAP_SHARED, so that the outcome block also reaches the
+/// caller when the clone turns out fork-like (the CLONE_VM fallback, or
+/// valgrind, which runs CLONE_VM|CLONE_VFORK as a plain fork). One is kept
+/// for the next call (a fresh mmap, two mprotects and the first-touch page
+/// faults cost ~30 us a call), tagged with the pid of the process that
+/// made it: a forked child of the caller shares the pages and must never
+/// use them, so it unmaps its view and makes its own.
 struct Region {
     base: *mut c_void,
     len: usize,
-    shared: bool,
+    /// The process that mapped it.
+    owner: i32,
 }
 
-/// The private region kept between calls (null: none kept, or in use).
+/// The region kept between calls (null: none kept, or in use), and the pid
+/// of the process that mapped it.
 static SPARE_REGION: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static SPARE_REGION_OWNER: AtomicI32 = AtomicI32::new(0);
 
 impl Region {
     fn len() -> usize {
@@ -127,31 +132,44 @@ impl Region {
         2 * page + 2 * STACK_SIZE + page
     }
 
-    /// The kept private region if there is one, else a new one.
-    fn private() -> Result<Region> {
+    /// The kept region if this process made it, else a new one.
+    fn take() -> Result<Region> {
+        let me = crate::ids::getpid();
         let base = SPARE_REGION.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if base.is_null() {
-            return Region::new(false);
+            return Region::new(me);
         }
-        let region = Region { base, len: Region::len(), shared: false };
+        if SPARE_REGION_OWNER.load(Ordering::Acquire) != me {
+            // Inherited across a fork: the pages are shared with the parent.
+            // SAFETY: unmapping this process's view only.
+            unsafe { libc::munmap(base, Region::len()) };
+            return Region::new(me);
+        }
+        let region = Region { base, len: Region::len(), owner: me };
         // SAFETY: the outcome block lies inside the mapping and nobody else
         // uses this region now.
         unsafe { std::ptr::write_bytes(region.outcome().cast_mut().cast::<u8>(), 0, std::mem::size_of::<Outcome>()) };
         Ok(region)
     }
 
-    fn new(shared: bool) -> Result<Region> {
+    fn new(owner: i32) -> Result<Region> {
         let page = sys::page_size() as usize;
         let len = Region::len();
-        let share = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
         // SAFETY: an anonymous mapping with no address hint.
         let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, share | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if base == libc::MAP_FAILED {
             return Err(Error::sys(Errno::last(), "spawn: mmap for the child stacks"));
         }
-        let region = Region { base, len, shared };
+        let region = Region { base, len, owner };
         // Guard pages below each stack: an overflow faults instead of
         // writing over the other stack.
         for off in [0, page + STACK_SIZE] {
@@ -183,10 +201,14 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        if !self.shared
-            && SPARE_REGION
-                .compare_exchange(std::ptr::null_mut(), self.base, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+        // Keep it unless another is kept already. The owner is stored while
+        // the slot is still empty to us: a racing take() in another thread
+        // that sees the pointer also sees the matching owner, since both
+        // come from this process.
+        SPARE_REGION_OWNER.store(self.owner, Ordering::Release);
+        if SPARE_REGION
+            .compare_exchange(std::ptr::null_mut(), self.base, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
         {
             return;
         }
@@ -248,7 +270,7 @@ pub(crate) unsafe fn spawn_raw(
         }
         None => None,
     };
-    let mut region = Region::private()?;
+    let region = Region::take()?;
     let pidfile_fd = pidfile.as_ref().map_or(-1, Pidfile::fd);
     let mut keep = [0, 1, 2, pidfile_fd];
     let n_keep = if pidfile_fd >= 0 { 4 } else { 3 };
@@ -274,23 +296,27 @@ pub(crate) unsafe fn spawn_raw(
     if let Err(Errno::EINVAL | Errno::ENOSYS | Errno::EPERM) = child {
         // A seccomp filter or an old kernel refusing CLONE_VM: fork-like
         // copies instead (still suspended until exec, still no allocation),
-        // reporting through shared memory.
-        region = Region::new(true)?;
-        plan.outcome = region.outcome();
-        plan.program_stack = region.program_stack_top();
+        // reporting through the shared region.
         plan.clone_flags = libc::CLONE_VFORK | libc::SIGCHLD;
         child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
     }
     let child = child.map_err(|e| Error::sys(e, "spawn: clone"))?;
 
-    // SAFETY: the children are done with the outcome block (vfork semantics:
-    // we resume only after they exec'd or exited).
+    // SAFETY: the outcome block lives in the region we own.
     let outcome = unsafe { &*region.outcome() };
+    if !opts.no_double_fork {
+        // The intermediate has exited (vfork semantics) or, where the clone
+        // ran without them (valgrind makes CLONE_VFORK a plain fork), is
+        // about to: reap it before reading what it wrote.
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+    }
     let step = outcome.step.load(Ordering::SeqCst);
     let errno = outcome.errno.load(Ordering::SeqCst);
     let pid = if opts.no_double_fork { child } else { outcome.pid.load(Ordering::SeqCst) };
-    if !opts.no_double_fork || step != 0 {
-        // The intermediate (or a program that failed before exec) has exited.
+    if opts.no_double_fork && step != 0 {
+        // A program that failed before or at exec has exited: reap it.
         let mut status = 0;
         // SAFETY: waiting for our own child.
         while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
@@ -303,14 +329,17 @@ pub(crate) unsafe fn spawn_raw(
             pf.remove_now();
         }
         let e = Errno::from_raw(errno);
-        let what = String::from_utf8_lossy(program.to_bytes());
+        let shown = |p: Option<&CStr>| p.map_or_else(String::new, |p| String::from_utf8_lossy(p.to_bytes()).into_owned());
         return Err(match step {
-            STEP_EXEC => Error::sys(e, format!("spawn: exec {what}")),
+            STEP_EXEC => Error::sys(e, format!("spawn: exec {}", shown(Some(&program)))),
             STEP_CLONE => Error::sys(e, "spawn: clone of the program process"),
             STEP_SETSID => Error::sys(e, "spawn: setsid in the program process"),
             STEP_STDIO => Error::sys(e, "spawn: redirecting stdio"),
-            STEP_PIDFILE => Error::sys(e, "spawn: writing the program's pid into the pidfile"),
-            STEP_CHDIR => Error::sys(e, "spawn: changing the working directory"),
+            STEP_PIDFILE => Error::sys(e, format!("spawn: writing the program's pid into pidfile {}", shown(opts.pidfile))),
+            STEP_CHDIR if opts.workdir.is_some() => {
+                Error::sys(e, format!("spawn: changing the working directory to {}", shown(opts.workdir)))
+            }
+            STEP_CHDIR => Error::sys(e, "spawn: changing the working directory to /"),
             _ => Error::sys(e, "spawn: closing descriptors"),
         });
     }
@@ -409,11 +438,23 @@ extern "C" fn program_main(arg: *mut c_void) -> i32 {
             fail(plan, STEP_PIDFILE, Errno::last());
         }
     }
+    // Our copies of the stdio files are not needed any more: closing them
+    // now leaves descriptors free for the /proc/self/fd listing that
+    // replaces close_range on old kernels (a caller at its fd limit).
+    for &fd in &plan.stdio {
+        if fd > 2 {
+            // SAFETY: a prepared copy, closed in this process only (a shared
+            // /dev/null copy is closed twice: the second is a harmless EBADF).
+            unsafe { libc::close(fd) };
+        }
+    }
     if plan.workdir >= 0 {
         // SAFETY: fchdir to the directory opened before the clone.
         if unsafe { libc::fchdir(plan.workdir) } < 0 {
             fail(plan, STEP_CHDIR, Errno::last());
         }
+        // SAFETY: as above.
+        unsafe { libc::close(plan.workdir) };
     } else if plan.chdir_root {
         // SAFETY: chdir with a static path.
         if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {

@@ -128,9 +128,10 @@ pub(crate) struct SelfStatus {
     pub(crate) non_default_signals: u64,
 }
 
-/// Reads /proc/self/status once (one open, one read, one close).
-pub(crate) fn self_status() -> Result<SelfStatus, crate::Error> {
-    let what = |e: Errno| crate::Error::sys(e, "read /proc/self/status");
+/// Reads /proc/self/status once (one open, one read, one close); `op`
+/// names the operation in messages.
+pub(crate) fn self_status(op: &str) -> Result<SelfStatus, crate::Error> {
+    let what = |e: Errno| crate::Error::sys(e, format!("{op}: read /proc/self/status"));
     let fd = open_cloexec(c"/proc/self/status", libc::O_RDONLY).map_err(what)?;
     let mut buf = [0u8; 4096];
     let n = loop {
@@ -146,7 +147,7 @@ pub(crate) fn self_status() -> Result<SelfStatus, crate::Error> {
         }
     };
     parse_self_status(&buf[..n])
-        .ok_or_else(|| crate::Error::new(Errno::EBADMSG, "cannot parse /proc/self/status (Threads, SigIgn, SigCgt)"))
+        .ok_or_else(|| crate::Error::new(Errno::EBADMSG, format!("{op}: cannot parse /proc/self/status (Threads, SigIgn, SigCgt)")))
 }
 
 /// Parses the Threads, SigIgn and SigCgt lines of /proc/PID/status.
@@ -308,9 +309,13 @@ fn close_listed(keep: &[RawFd]) -> Result<(), Errno> {
                 let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
                 if let Some(fd) = parse_fd(name) {
                     if fd != dirfd && keep.binary_search(&fd).is_err() {
+                        // Only a close that worked counts: a descriptor that
+                        // cannot be closed (EBADF: e.g. reserved by valgrind)
+                        // would otherwise make us list again forever.
                         // SAFETY: closing a descriptor the caller asked us not to keep.
-                        unsafe { libc::close(fd) };
-                        closed_any = true;
+                        if unsafe { libc::close(fd) } == 0 {
+                            closed_any = true;
+                        }
                     }
                 }
                 off += reclen;
@@ -418,7 +423,7 @@ SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
         assert_eq!(st.threads, 3);
         assert_eq!(st.non_default_signals, 0x1000 | 0x1_8000_0002);
         assert!(parse_self_status(b"Threads:\t1\n").is_none());
-        let live = self_status().unwrap();
+        let live = self_status("test").unwrap();
         assert!(live.threads >= 1);
     }
 
