@@ -1176,6 +1176,19 @@ static void case_symlink_victim(void)
     out->fds_after = count_fds();
 }
 
+/* The same path with PIDKIT_PIDFILE_STRICT: refused before anything is
+ * opened, the file behind the link untouched. */
+static void case_symlink_victim_strict(void)
+{
+    begin();
+    int r = do_acquire(T("nobody-owned/evil/victim.conf"), PIDKIT_PIDFILE_STRICT);
+    end(r, NULL);
+    char buf[128];
+    read_file(T("target/victim.conf"), buf, sizeof buf);
+    out->check[0] = strcmp(buf, "precious = yes\n") == 0 || strstr(buf, "precious") != NULL;
+    oneline(out->note, sizeof out->note, buf);
+}
+
 /* The last component is nobody's symlink: never followed. */
 static void case_symlink_last(void)
 {
@@ -1382,7 +1395,7 @@ int main(void)
 
     /* A symlinked directory component owned by nobody. */
     if (!root) {
-        for (int i = 0; i < 14; i++)
+        for (int i = 0; i < 16; i++)
             skip("needs root to make nobody's symlinks", "symlinked path component");
         goto done;
     }
@@ -1409,6 +1422,10 @@ int main(void)
        out->r ? out->err : "");
     ok(out->check[2], "... release removes it");
     ok(out->fds_before == out->fds_after && out->lingering == 0 && out->strays == 0, "... no descriptor or process left");
+    run_case(case_symlink_victim_strict);
+    ok(out->r == -EPERM && strstr(out->err, "symbolic link owned by uid") != NULL,
+       "symlink: with STRICT, nobody's symlinked dir component is refused: -EPERM (%d \"%s\")", out->r, out->err);
+    ok(out->check[0], "... the file behind it is untouched (\"%s\")", out->note);
     run_case(case_symlink_victim);
     /* The contract takes over any unlocked regular file ("stale"), so a
      * non-pidfile reached through an attacker's symlinked directory is

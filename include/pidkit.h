@@ -70,7 +70,10 @@
  * -EPERM for a file that is world-writable or owned by neither the
  * caller's euid nor root, or whose parent directory is world-writable
  * without the sticky bit (checked before anything is created); the message
- * says which check failed. A world-writable `mode` is refused too.
+ * says which check failed. A world-writable `mode` is refused too, and so
+ * is a path with a directory component that is a symbolic link owned by
+ * neither the caller's euid nor root (O_NOFOLLOW guards only the last
+ * component).
  */
 #define PIDKIT_PIDFILE_STRICT (1 << 4)
 

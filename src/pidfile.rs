@@ -54,8 +54,9 @@ pub struct Options {
     pub inherit: bool,
     /// Release unlocks but does not remove the file.
     pub keep_file: bool,
-    /// Refuse (EPERM) a world-writable or foreign-owned file, or a
-    /// world-writable parent directory without the sticky bit.
+    /// Refuse (EPERM) a world-writable or foreign-owned file, a
+    /// world-writable parent directory without the sticky bit, or a
+    /// directory component that is a symlink owned by another user.
     pub strict: bool,
     /// Permissions of a new file (the umask applies).
     pub mode: u32,
@@ -115,6 +116,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
             ));
         }
         check_parent_dir(path)?;
+        check_symlinked_components(path)?;
     }
     let abs = absolute(path)?;
     let deadline = match opts.wait {
@@ -243,6 +245,34 @@ fn check_parent_dir(path: &CStr) -> Result<()> {
 pub(crate) fn path_cstring(path: &std::path::Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::new(Errno::EINVAL, format!("path {} contains a NUL byte", path.display())))
+}
+
+/// Strict mode: no directory component of `path` may be a symbolic link
+/// owned by someone other than the caller's euid or root. O_NOFOLLOW only
+/// guards the last component; a foreign link earlier in the path would let
+/// its owner point the pidfile at a file of theirs choosing (the same rule
+/// as the kernel's fs.protected_symlinks, which is not always enabled).
+fn check_symlinked_components(path: &CStr) -> Result<()> {
+    let b = path.to_bytes();
+    let euid = nix::unistd::geteuid().as_raw();
+    for (i, _) in b.iter().enumerate().filter(|(i, &c)| c == b'/' && *i > 0) {
+        let prefix = CString::new(&b[..i]).map_err(|_| Error::new(Errno::EINVAL, "pidfile path contains a NUL byte"))?;
+        match lstat(prefix.as_c_str()) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK && st.st_uid != euid && st.st_uid != 0 => {
+                return Err(Error::new(
+                    Errno::EPERM,
+                    format!(
+                        "pidfile {}: path component {} is a symbolic link owned by uid {} (strict mode)",
+                        Shown(path),
+                        Shown(&prefix),
+                        st.st_uid
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `path` made absolute against the current directory, so that a handle

@@ -21,7 +21,10 @@ pub const PIDKIT_PIDFILE_KEEP_FILE: u32 = 1 << 3;
 /// -EPERM for a file that is world-writable or owned by neither the
 /// caller's euid nor root, or whose parent directory is world-writable
 /// without the sticky bit (checked before anything is created); the message
-/// says which check failed. A world-writable `mode` is refused too.
+/// says which check failed. A world-writable `mode` is refused too, and so
+/// is a path with a directory component that is a symbolic link owned by
+/// neither the caller's euid nor root (O_NOFOLLOW guards only the last
+/// component).
 pub const PIDKIT_PIDFILE_STRICT: u32 = 1 << 4;
 
 const PIDFILE_FLAGS: u32 = PIDKIT_PIDFILE_NO_WRITE
