@@ -206,6 +206,25 @@ struct Plan {
 /// daemon reported ready with [`ready`] (at once with `no_wait`). Errors in
 /// the original: the failure the daemon reported, ECHILD if it died before
 /// reporting, or why detaching failed (EBUSY: other threads run).
+///
+/// Unlike the `daemonize` crate, a daemon that fails its setup makes the
+/// original fail too, with the daemon's errno:
+///
+/// ```
+/// use pidkit::detach::{detach, ready, Detached, Options};
+/// match detach(Options::default()) {
+///     Ok(Detached::Daemon) => {
+///         // Setup failed in the daemon: say so, and leave.
+///         ready(-libc::EIO).unwrap();
+///         unsafe { libc::_exit(1) };
+///     }
+///     Ok(Detached::Original(pid)) => unreachable!("daemon {pid} reported a failure"),
+///     Err(e) => {
+///         assert_eq!(e.errno(), nix::errno::Errno::EIO);
+///         assert!(e.message().contains("the daemon reported failure"));
+///     }
+/// }
+/// ```
 pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     if opts.umask & !0o777 != 0 {
         return Err(Error::new(Errno::EINVAL, format!("detach: invalid umask {:#o}", opts.umask)));
