@@ -196,7 +196,7 @@ ok $(is "$rc" 1 && has "$err" "pidkit-no-such-program" && [ ! -e "$tmp/missing.p
 
 run run --detach --notify --pidfile "$tmp/notify.pid" -- sleep 60
 started+=("$out")
-ok $(is "$rc" 0 && has "$err" "--notify is not implemented"; echo $?) "--notify is accepted with a note"
+ok $(is "$rc" 0 && is "$err" ""; echo $?) "--notify without a service manager: started, nothing said"
 
 run run --pidfile "$tmp/fg.pid" -- sh -c 'echo "out $(cat fg.pid)"; echo err >&2; exit 3'
 ok $(is "$rc" 3 && is "$out" "out $(cat "$tmp/fg.pid")" && is "$err" err; echo $?) \
@@ -218,6 +218,47 @@ kill -TERM "$fg_pidkit"
 wait "$fg_pidkit"
 rc=$?
 ok $(is "$rc" 143 && wait_gone "$child"; echo $?) "foreground run forwards SIGTERM and exits 128+15"
+
+# systemd Type=notify: without --notify a detached run reports READY=1 and
+# MAINPID itself and hides the socket from CMD; with --notify CMD gets it.
+listen() {  # listen SOCKET OUT: one datagram (or "nothing") into OUT
+    python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(3)
+open(sys.argv[3], "w").write("ready\n")
+try: data = s.recv(512).decode()
+except socket.timeout: data = "nothing"
+open(sys.argv[2], "w").write(data)' "$1" "$2" "$2.up" &
+    for i in $(seq 100); do [ -s "$2.up" ] && break; sleep 0.05; done
+}
+if command -v python3 >/dev/null; then
+    listen "$tmp/notify.sock" "$tmp/notify.got"
+    listener=$!
+    pid=$(NOTIFY_SOCKET="$tmp/notify.sock" "$PIDKIT" run --detach --pidfile "$tmp/notify-a.pid" -- \
+          sh -c 'printf "%s" "${NOTIFY_SOCKET-unset}" > "$0"; exec sleep 60' "$tmp/notify.env")
+    started+=("$pid")
+    wait "$listener"
+    for i in $(seq 100); do [ -s "$tmp/notify.env" ] && break; sleep 0.05; done
+    ok $(is "$(cat "$tmp/notify.got")" "$(printf 'READY=1\nMAINPID=%s\n' "$pid")"; echo $?) \
+        "run --detach under NOTIFY_SOCKET sends READY=1 and MAINPID=<CMD's pid>"
+    ok $(is "$(cat "$tmp/notify.env")" unset; echo $?) "... and CMD does not see NOTIFY_SOCKET"
+    kill "$pid" 2>/dev/null
+
+    rm -f "$tmp/notify.sock" "$tmp/notify.got" "$tmp/notify.got.up"
+    listen "$tmp/notify.sock" "$tmp/notify.got"
+    listener=$!
+    pid=$(NOTIFY_SOCKET="$tmp/notify.sock" "$PIDKIT" run --notify --detach --pidfile "$tmp/notify-b.pid" -- \
+          sh -c 'printf "%s" "${NOTIFY_SOCKET-unset}" > "$0"; exec sleep 60' "$tmp/notify2.env")
+    started+=("$pid")
+    for i in $(seq 100); do [ -s "$tmp/notify2.env" ] && break; sleep 0.05; done
+    wait "$listener"
+    ok $(is "$(cat "$tmp/notify2.env")" "$tmp/notify.sock" && is "$(cat "$tmp/notify.got")" nothing; echo $?) \
+        "run --notify passes NOTIFY_SOCKET through to CMD and sends nothing itself"
+    kill "$pid" 2>/dev/null
+else
+    for i in 1 2 3; do echo "ok $((n += 1)) - sd_notify through pidkit run # SKIP python3 missing"; done
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -86,9 +86,11 @@ static const char USAGE_RUN[] =
     "  --chdir D     CMD's working directory.\n"
     "  --stdout F    append CMD's stdout to file F (created 0644).\n"
     "  --stderr F    append CMD's stderr to file F (created 0644).\n"
-    "  --notify      accepted for compatibility but not implemented yet: CMD\n"
-    "                counts as started once its exec succeeded (a note is\n"
-    "                printed on stderr).\n"
+    "  --notify      for a systemd Type=notify unit: pass NOTIFY_SOCKET through\n"
+    "                to CMD, which reports READY=1 itself (with MAINPID= or\n"
+    "                NotifyAccess=all). Without --notify, CMD does not see\n"
+    "                NOTIFY_SOCKET, and `pidkit run --detach` itself sends\n"
+    "                READY=1 and MAINPID=<CMD's pid> once CMD's exec succeeded.\n"
     "\n"
     "Exit status: 0 started (--detach) or CMD's status (foreground); 1 when CMD\n"
     "could not be started (pidfile held, exec failed, ...); 2 usage error.\n"
@@ -334,9 +336,16 @@ static int cmd_run(int argc, char **argv)
         return usage_error("run", "--pidfile needs a path");
     if (optind >= argc)
         return usage_error("run", "no command given (pidkit run --pidfile F -- CMD [ARG...])");
-    if (notify)
-        fprintf(stderr, "pidkit run: note: --notify is not implemented yet; "
-                        "CMD counts as started once its exec succeeded\n");
+    /* Under systemd's Type=notify: with --notify CMD speaks the protocol
+     * itself; without it, CMD never sees the socket (a program that happens
+     * to speak sd_notify must not confuse the manager) and a detached run
+     * reports for it. */
+    char manager_socket[512] = "";
+    int manager_listens = getenv("NOTIFY_SOCKET") != NULL;
+    if (manager_listens)
+        snprintf(manager_socket, sizeof manager_socket, "%s", getenv("NOTIFY_SOCKET"));
+    if (!notify)
+        unsetenv("NOTIFY_SOCKET");
 
     pidkit_spawn_opts opts = PIDKIT_SPAWN_OPTS_INIT;
     opts.flags = PIDKIT_SPAWN_SEARCH_PATH;
@@ -393,6 +402,14 @@ static int cmd_run(int argc, char **argv)
         return 1;
     }
     if (detach) {
+        if (manager_listens && !notify) {
+            char state[64];
+            snprintf(state, sizeof state, "READY=1\nMAINPID=%d\n", (int)pid);
+            setenv("NOTIFY_SOCKET", manager_socket, 1);
+            if (pidkit_notify(state) < 0)
+                fprintf(stderr, "pidkit run: started, but cannot tell the service manager: %s\n",
+                        pidkit_last_error());
+        }
         printf("%d\n", (int)pid);
         return 0;
     }
