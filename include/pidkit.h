@@ -12,8 +12,10 @@
  *    (a Rust panic) never crosses the boundary: it is -ENOTRECOVERABLE.
  *  - Options structs start with `uint32_t size` = sizeof the struct the
  *    caller was compiled with (use the *_INIT macros); a NULL options
- *    pointer means all defaults; unknown flag bits are -EINVAL; a larger
- *    size is accepted only when the unknown bytes are zero, else -E2BIG.
+ *    pointer means all defaults; members past a smaller `size` count as
+ *    zero; a larger size is accepted only when the unknown bytes are zero,
+ *    else -E2BIG; a size above 4096 is -E2BIG; a size too small to hold
+ *    `size` and `flags` is -EINVAL; unknown flag bits are -EINVAL.
  *  - Out-parameters are written only on success (and *holder on the
  *    documented -EEXIST / -ETIMEDOUT).
  *  - Paths are NUL-terminated byte strings; relative ones resolve against
@@ -28,54 +30,31 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+/** Initializer for pidkit_proc_info: `pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;` */
+#define PIDKIT_PROC_INFO_INIT { (uint32_t)sizeof(pidkit_proc_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 } }
+/** Initializer for pidkit_pidfile_opts (all defaults). */
+#define PIDKIT_PIDFILE_OPTS_INIT { (uint32_t)sizeof(pidkit_pidfile_opts), 0, 0, 0 }
+/** Initializer for pidkit_detach_opts (all defaults). */
+#define PIDKIT_DETACH_OPTS_INIT { (uint32_t)sizeof(pidkit_detach_opts), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+/** Initializer for pidkit_spawn_opts (all defaults). */
+#define PIDKIT_SPAWN_OPTS_INIT { (uint32_t)sizeof(pidkit_spawn_opts), 0, 0, 0, 0, 0, 0 }
+
 
 /**
- * Major version of the library (also `PIDKIT_VERSION_MAJOR` in the header).
+ * Major version of the library; with MINOR and PATCH it is what
+ * pidkit_version() returns as "MAJOR.MINOR.PATCH".
  */
 #define PIDKIT_VERSION_MAJOR 0
 
 /**
- * Minor version of the library (also `PIDKIT_VERSION_MINOR` in the header).
+ * Minor version of the library.
  */
 #define PIDKIT_VERSION_MINOR 1
 
 /**
- * Patch version of the library (also `PIDKIT_VERSION_PATCH` in the header).
+ * Patch version of the library.
  */
 #define PIDKIT_VERSION_PATCH 0
-
-/**
- * Lock now, write the pid later with pidkit_pidfile_write. Until then a
- * contender's *holder is 0 (a stale file's old pid is truncated away).
- */
-#define PIDKIT_PIDFILE_NO_WRITE (1 << 0)
-
-/**
- * Wait for the holder to go instead of failing with -EEXIST, for at most
- * `timeout_ms` (-1 = forever, 0 = try once), then -ETIMEDOUT.
- */
-#define PIDKIT_PIDFILE_WAIT (1 << 1)
-
-/**
- * Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
- */
-#define PIDKIT_PIDFILE_INHERIT (1 << 2)
-
-/**
- * pidkit_pidfile_release unlocks but does not remove the file.
- */
-#define PIDKIT_PIDFILE_KEEP_FILE (1 << 3)
-
-/**
- * -EPERM for a file that is world-writable or owned by neither the
- * caller's euid nor root, or whose parent directory is world-writable
- * without the sticky bit (checked before anything is created); the message
- * says which check failed. A world-writable `mode` is refused too, and so
- * is a path with a directory component that is a symbolic link owned by
- * neither the caller's euid nor root (O_NOFOLLOW guards only the last
- * component).
- */
-#define PIDKIT_PIDFILE_STRICT (1 << 4)
 
 /**
  * The original returns as soon as the daemon exists (its pid is known and
@@ -131,6 +110,39 @@
 #define PIDKIT_DETACH_KEEP_NOTIFY_SOCKET (1 << 8)
 
 /**
+ * Lock now, write the pid later with pidkit_pidfile_write. Until then a
+ * contender's *holder is 0 (a stale file's old pid is truncated away).
+ */
+#define PIDKIT_PIDFILE_NO_WRITE (1 << 0)
+
+/**
+ * Wait for the holder to go instead of failing with -EEXIST, for at most
+ * `timeout_ms` (-1 = forever, 0 = try once), then -ETIMEDOUT.
+ */
+#define PIDKIT_PIDFILE_WAIT (1 << 1)
+
+/**
+ * Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
+ */
+#define PIDKIT_PIDFILE_INHERIT (1 << 2)
+
+/**
+ * pidkit_pidfile_release unlocks but does not remove the file.
+ */
+#define PIDKIT_PIDFILE_KEEP_FILE (1 << 3)
+
+/**
+ * -EPERM for a file that is world-writable or owned by neither the
+ * caller's euid nor root, or whose parent directory is world-writable
+ * without the sticky bit (checked before anything is created); the message
+ * says which check failed. A world-writable `mode` is refused too, and so
+ * is a path with a directory component that is a symbolic link owned by
+ * neither the caller's euid nor root (O_NOFOLLOW guards only the last
+ * component).
+ */
+#define PIDKIT_PIDFILE_STRICT (1 << 4)
+
+/**
  * Look argv\[0\] up in PATH when it contains no '/': envp's PATH when envp
  * is given and sets one, else the caller's (as Rust's Command and Python's
  * subprocess do), else "/bin:/usr/bin". Resolved in the caller before any
@@ -158,6 +170,57 @@
  * An acquired pidfile: the open, flock-locked file. Opaque.
  */
 typedef struct pidkit_pidfile pidkit_pidfile;
+
+/**
+ * Options for pidkit_detach. Initialize with PIDKIT_DETACH_OPTS_INIT;
+ * NULL options mean all defaults.
+ */
+typedef struct pidkit_detach_opts {
+  /**
+   * sizeof(pidkit_detach_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_DETACH_* flags.
+   */
+  uint32_t flags;
+  /**
+   * The daemon's working directory; NULL = "/". A relative path resolves
+   * against the caller's working directory at the time of the call.
+   */
+  const char *workdir;
+  /**
+   * The daemon's umask, unless PIDKIT_DETACH_KEEP_UMASK; 0 by default.
+   * Stdio files are created before it is set, under the caller's umask.
+   */
+  uint32_t umask;
+  /**
+   * stdin file; NULL = /dev/null.
+   */
+  const char *stdin_path;
+  /**
+   * stdout file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stdout_path;
+  /**
+   * stderr file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stderr_path;
+  /**
+   * Extra descriptors to keep open in the daemon (each must be open).
+   */
+  const int *keep_fds;
+  /**
+   * Number of entries in keep_fds.
+   */
+  uint32_t n_keep_fds;
+  /**
+   * A pidfile from pidkit_pidfile_acquire, kept open in the daemon: the
+   * daemon's pid is written into it before the original returns, and the
+   * daemon becomes its owner.
+   */
+  struct pidkit_pidfile *pidfile;
+} pidkit_detach_opts;
 
 /**
  * One row of `ps -o comm,pid,ppid,pgid,sid` and more: what psutil's
@@ -261,57 +324,6 @@ typedef struct pidkit_pidfile_opts {
 } pidkit_pidfile_opts;
 
 /**
- * Options for pidkit_detach. Initialize with PIDKIT_DETACH_OPTS_INIT;
- * NULL options mean all defaults.
- */
-typedef struct pidkit_detach_opts {
-  /**
-   * sizeof(pidkit_detach_opts) as the caller was compiled.
-   */
-  uint32_t size;
-  /**
-   * PIDKIT_DETACH_* flags.
-   */
-  uint32_t flags;
-  /**
-   * The daemon's working directory; NULL = "/". A relative path resolves
-   * against the caller's working directory at the time of the call.
-   */
-  const char *workdir;
-  /**
-   * The daemon's umask, unless PIDKIT_DETACH_KEEP_UMASK; 0 by default.
-   * Stdio files are created before it is set, under the caller's umask.
-   */
-  uint32_t umask;
-  /**
-   * stdin file; NULL = /dev/null.
-   */
-  const char *stdin_path;
-  /**
-   * stdout file, opened for append, created 0644; NULL = /dev/null.
-   */
-  const char *stdout_path;
-  /**
-   * stderr file, opened for append, created 0644; NULL = /dev/null.
-   */
-  const char *stderr_path;
-  /**
-   * Extra descriptors to keep open in the daemon (each must be open).
-   */
-  const int *keep_fds;
-  /**
-   * Number of entries in keep_fds.
-   */
-  uint32_t n_keep_fds;
-  /**
-   * A pidfile from pidkit_pidfile_acquire, kept open in the daemon: the
-   * daemon's pid is written into it before the original returns, and the
-   * daemon becomes its owner.
-   */
-  struct pidkit_pidfile *pidfile;
-} pidkit_detach_opts;
-
-/**
  * Options for pidkit_spawn. Initialize with PIDKIT_SPAWN_OPTS_INIT; NULL
  * options mean all defaults.
  */
@@ -367,6 +379,56 @@ const char *pidkit_version(void);
 const char *pidkit_last_error(void);
 
 /**
+ * Turns the caller into a daemon the way systemd's daemon(7) describes:
+ * fork, setsid, fork again (so the daemon can never acquire a controlling
+ * terminal), stdin/stdout/stderr on /dev/null or the given files, every
+ * other descriptor closed (close_range, never a loop to RLIMIT_NOFILE)
+ * except keep_fds, the pidfile and the readiness channel, signal
+ * dispositions reset to SIG_DFL and all signals unblocked, umask set,
+ * working directory changed. Like fork it returns twice, in two processes.
+ *
+ * In the daemon: 0. In the original process: the daemon's pid (> 0) once
+ * the daemon called pidkit_detach_ready(0) (at once with
+ * PIDKIT_DETACH_NO_WAIT); or -errno: the failure the daemon reported with
+ * pidkit_detach_ready(-e), -ECHILD if it died before reporting, or why
+ * detaching itself failed (a setup step in the forked processes -- setsid,
+ * stdio, chdir, closing descriptors, the pidfile -- reports its exact
+ * errno, names the step in pidkit_last_error(), and leaves no process
+ * behind). With other threads running it refuses with -EBUSY unless
+ * PIDKIT_DETACH_ALLOW_THREADS. Files (stdio, workdir) are opened before the
+ * first fork, so a missing one fails in the original without forking.
+ * The intermediate process is reaped: no zombie is left.
+ *
+ * After success the original's copy of opts->pidfile is handed over:
+ * releasing it there only closes it. After a failure the original still
+ * owns the pidfile and its own pid is in it again.
+ *
+ * # Safety
+ * `opts` is NULL or points to `opts->size` readable bytes whose pointers
+ * are NULL or valid (strings NUL-terminated, keep_fds with n_keep_fds
+ * entries, pidfile a live handle not used by another thread).
+ */
+pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
+
+/**
+ * In the daemon: reports 0 (ready) or -errno (failed) to the original
+ * process waiting in pidkit_detach. Once: later calls return -EALREADY; in
+ * a process that pidkit_detach did not create (including a child the
+ * daemon forked), -EINVAL; a positive status is -EINVAL. With
+ * PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
+ * (nobody listens).
+ *
+ * Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
+ * `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
+ * (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
+ * or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
+ * PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
+ * even when that datagram cannot be sent; the send's -errno is then
+ * returned here.
+ */
+int pidkit_detach_ready(int status);
+
+/**
  * The caller's process id. Never fails.
  */
 pid_t pidkit_getpid(void);
@@ -408,7 +470,7 @@ int pidkit_alive(pid_t pid);
  * in it) without a controlling terminal. Returns the new session id (the
  * caller's pid), or -EPERM if the caller already leads a process group.
  */
-pid_t pidkit_setsid(void);
+int pidkit_setsid(void);
 
 /**
  * Fills `*out` from /proc/PID/stat and the real uid from /proc/PID/status
@@ -418,6 +480,22 @@ pid_t pidkit_setsid(void);
  * -EINVAL for pid < 0, a NULL `out`, or `out->size` too small for pid..sid.
  */
 int pidkit_proc_info_get(pid_t pid, struct pidkit_proc_info *out);
+
+/**
+ * Sends `state` to the service manager, as sd_notify(3) does but without
+ * libsystemd: one datagram to the AF_UNIX socket named by `$NOTIFY_SOCKET`
+ * (a path, or an abstract name written `@name`). `state` is one or more
+ * newline-separated assignments such as "READY=1", "STATUS=loading
+ * config", "RELOADING=1", "STOPPING=1", "WATCHDOG=1", "MAINPID=4242".
+ * Returns 1 when sent, 0 when NOTIFY_SOCKET is not set (no manager
+ * listens: nothing to do), -EINVAL for NULL or empty `state` or a
+ * malformed NOTIFY_SOCKET, other -errno when the send fails (e.g.
+ * -ECONNREFUSED, -ENOENT when the socket is gone).
+ *
+ * # Safety
+ * `state` is NULL or a NUL-terminated string.
+ */
+int pidkit_notify(const char *state);
 
 /**
  * Acquires the pidfile at `path` as a single-instance lock and, unless
@@ -513,8 +591,9 @@ int pidkit_pidfile_read(const char *path, pid_t *pid);
 /**
  * Sends `sig` to the holder of the pidfile, only while the file is held;
  * `*holder` = the pid signalled. -ESRCH when it is not held (absent,
- * stale, or no pid written yet) or the holder is gone. `sig` 0 checks
- * without signalling. Signals through a pidfd opened before the lock is
+ * stale, or no pid written yet) or the holder is gone; -EINVAL for a
+ * signal number outside 0..64; -EPERM when the caller may not signal the
+ * holder. `sig` 0 checks without signalling. Signals through a pidfd opened before the lock is
  * checked again, so a recycled pid is never signalled (on kernels without
  * pidfds, kill(2) right after that re-check).
  *
@@ -522,56 +601,6 @@ int pidkit_pidfile_read(const char *path, pid_t *pid);
  * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
  */
 int pidkit_pidfile_kill(const char *path, int sig, pid_t *holder);
-
-/**
- * Turns the caller into a daemon the way systemd's daemon(7) describes:
- * fork, setsid, fork again (so the daemon can never acquire a controlling
- * terminal), stdin/stdout/stderr on /dev/null or the given files, every
- * other descriptor closed (close_range, never a loop to RLIMIT_NOFILE)
- * except keep_fds, the pidfile and the readiness channel, signal
- * dispositions reset to SIG_DFL and all signals unblocked, umask set,
- * working directory changed. Like fork it returns twice, in two processes.
- *
- * In the daemon: 0. In the original process: the daemon's pid (> 0) once
- * the daemon called pidkit_detach_ready(0) (at once with
- * PIDKIT_DETACH_NO_WAIT); or -errno: the failure the daemon reported with
- * pidkit_detach_ready(-e), -ECHILD if it died before reporting, or why
- * detaching itself failed (a setup step in the forked processes -- setsid,
- * stdio, chdir, closing descriptors, the pidfile -- reports its exact
- * errno, names the step in pidkit_last_error(), and leaves no process
- * behind). With other threads running it refuses with -EBUSY unless
- * PIDKIT_DETACH_ALLOW_THREADS. Files (stdio, workdir) are opened before the
- * first fork, so a missing one fails in the original without forking.
- * The intermediate process is reaped: no zombie is left.
- *
- * After success the original's copy of opts->pidfile is handed over:
- * releasing it there only closes it. After a failure the original still
- * owns the pidfile and its own pid is in it again.
- *
- * # Safety
- * `opts` is NULL or points to `opts->size` readable bytes whose pointers
- * are NULL or valid (strings NUL-terminated, keep_fds with n_keep_fds
- * entries, pidfile a live handle not used by another thread).
- */
-pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
-
-/**
- * In the daemon: reports 0 (ready) or -errno (failed) to the original
- * process waiting in pidkit_detach. Once: later calls return -EALREADY; in
- * a process that pidkit_detach did not create (including a child the
- * daemon forked), -EINVAL; a positive status is -EINVAL. With
- * PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
- * (nobody listens).
- *
- * Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
- * `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
- * (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
- * or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
- * PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
- * even when that datagram cannot be sent; the send's -errno is then
- * returned here.
- */
-int pidkit_detach_ready(int status);
 
 /**
  * Starts the program `argv[0]` with arguments `argv` (NULL-terminated) and
@@ -589,8 +618,8 @@ int pidkit_detach_ready(int status);
  *
  * Errors: the -errno of a failed exec (-ENOENT, -EACCES, -ENOEXEC, ...),
  * also when PATH lookup finds nothing; -EEXIST (with the holder in
- * pidkit_last_error()) when its pidfile is held; -EINVAL for NULL or
- * empty argv, bad flags or options; -errno of opening a stdio file or the
+ * pidkit_last_error()) when its pidfile is held; -EINVAL for NULL argv
+ * or argv[0] NULL, bad flags or options; -ENOENT for an empty argv[0]; -errno of opening a stdio file or the
  * workdir. On failure no process is left and the pidfile is removed.
  *
  * Safe to call from a process with many threads: everything that
@@ -607,33 +636,8 @@ pid_t pidkit_spawn(const char *const *argv,
                    const char *const *envp,
                    const struct pidkit_spawn_opts *opts);
 
-/**
- * Sends `state` to the service manager, as sd_notify(3) does but without
- * libsystemd: one datagram to the AF_UNIX socket named by `$NOTIFY_SOCKET`
- * (a path, or an abstract name written `@name`). `state` is one or more
- * newline-separated assignments such as "READY=1", "STATUS=loading
- * config", "RELOADING=1", "STOPPING=1", "WATCHDOG=1", "MAINPID=4242".
- * Returns 1 when sent, 0 when NOTIFY_SOCKET is not set (no manager
- * listens: nothing to do), -EINVAL for NULL or empty `state` or a
- * malformed NOTIFY_SOCKET, other -errno when the send fails (e.g.
- * -ECONNREFUSED, -ENOENT when the socket is gone).
- *
- * # Safety
- * `state` is NULL or a NUL-terminated string.
- */
-int pidkit_notify(const char *state);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
 #endif  /* PIDKIT_H */
-
-/** Initializer for pidkit_proc_info: `pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;` */
-#define PIDKIT_PROC_INFO_INIT { (uint32_t)sizeof(pidkit_proc_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 } }
-/** Initializer for pidkit_pidfile_opts (all defaults). */
-#define PIDKIT_PIDFILE_OPTS_INIT { (uint32_t)sizeof(pidkit_pidfile_opts), 0, 0, 0 }
-/** Initializer for pidkit_detach_opts (all defaults). */
-#define PIDKIT_DETACH_OPTS_INIT { (uint32_t)sizeof(pidkit_detach_opts), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
-/** Initializer for pidkit_spawn_opts (all defaults). */
-#define PIDKIT_SPAWN_OPTS_INIT { (uint32_t)sizeof(pidkit_spawn_opts), 0, 0, 0, 0, 0, 0 }

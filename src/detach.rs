@@ -139,7 +139,11 @@ impl Msg {
 
     fn from_bytes(b: &[u8; 12]) -> Msg {
         let word = |i: usize| i32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        Msg { kind: word(0), step: word(4), value: word(8) }
+        Msg {
+            kind: word(0),
+            step: word(4),
+            value: word(8),
+        }
     }
 }
 
@@ -162,7 +166,14 @@ fn send_msg(fd: RawFd, msg: Msg) -> std::result::Result<(), Errno> {
 
 /// Reports a failed setup step and leaves. Async-signal-safe.
 fn fail(channel: RawFd, step: Step, e: Errno) -> ! {
-    let _ = send_msg(channel, Msg { kind: MSG_FAILED, step: step as i32, value: e as i32 });
+    let _ = send_msg(
+        channel,
+        Msg {
+            kind: MSG_FAILED,
+            step: step as i32,
+            value: e as i32,
+        },
+    );
     // SAFETY: _exit never returns and runs no user code.
     unsafe { libc::_exit(1) }
 }
@@ -227,14 +238,21 @@ struct Plan {
 /// ```
 pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     if opts.umask & !0o777 != 0 {
-        return Err(Error::new(Errno::EINVAL, format!("detach: invalid umask {:#o}", opts.umask)));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("detach: invalid umask {:#o}", opts.umask),
+        ));
     }
     // One read of /proc/self/status: the thread count, and which signals
     // have a handler or are ignored, so the daemon resets only those (62
     // rt_sigaction calls otherwise). With other threads allowed, one of them
     // may install a handler after the read: reset them all.
     let status = sys::self_status("detach")?;
-    let signals_to_reset = if opts.allow_threads { u64::MAX } else { status.non_default_signals };
+    let signals_to_reset = if opts.allow_threads {
+        u64::MAX
+    } else {
+        status.non_default_signals
+    };
     if !opts.allow_threads {
         let threads = status.threads;
         if threads > 1 {
@@ -324,7 +342,10 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
                     pf.remove_now();
                 }
                 if let Err(w) = restored {
-                    return Err(Error::new(e.errno(), format!("{}; and then {}", e.message(), w.message())));
+                    return Err(Error::new(
+                        e.errno(),
+                        format!("{}; and then {}", e.message(), w.message()),
+                    ));
                 }
             }
             if opts.exit_parent {
@@ -340,12 +361,18 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
     for (i, &fd) in opts.keep_fds.iter().enumerate() {
         // SAFETY: F_GETFD only queries the descriptor table.
         if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(Error::new(Errno::EBADF, format!("detach: keep_fds[{i}] = {fd} is not an open descriptor")));
+            return Err(Error::new(
+                Errno::EBADF,
+                format!("detach: keep_fds[{i}] = {fd} is not an open descriptor"),
+            ));
         }
     }
     let stdio = match opts.keep_stdio {
         true => None,
-        false => Some(sys::open_stdio("detach", [opts.stdin_path, opts.stdout_path, opts.stderr_path])?),
+        false => Some(sys::open_stdio(
+            "detach",
+            [opts.stdin_path, opts.stdout_path, opts.stderr_path],
+        )?),
     };
     let workdir = match (opts.keep_cwd, opts.workdir) {
         (false, Some(dir)) => Some(sys::open_workdir("detach", dir)?),
@@ -365,7 +392,17 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
     };
     let chdir_root = !opts.keep_cwd && opts.workdir.is_none();
     let umask = (!opts.keep_umask).then_some(opts.umask as libc::mode_t);
-    Ok(Plan { stdio, signals_to_reset: u64::MAX, workdir, chdir_root, umask, keep, theirs, ours, pidfile_fd })
+    Ok(Plan {
+        stdio,
+        signals_to_reset: u64::MAX,
+        workdir,
+        chdir_root,
+        umask,
+        keep,
+        theirs,
+        ours,
+        pidfile_fd,
+    })
 }
 
 /// The readiness channel: a SOCK_SEQPACKET pair (one message per report,
@@ -373,8 +410,19 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
 fn channel() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
     // SAFETY: socketpair writes two descriptors into fds.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
-        return Err(Error::sys(Errno::last(), "detach: readiness channel (socketpair)"));
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(Error::sys(
+            Errno::last(),
+            "detach: readiness channel (socketpair)",
+        ));
     }
     // SAFETY: socketpair just returned these two descriptors.
     let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -413,7 +461,14 @@ fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
                         fail(channel, Step::Pidfile, e);
                     }
                 }
-                let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: daemon });
+                let _ = send_msg(
+                    channel,
+                    Msg {
+                        kind: MSG_PID,
+                        step: 0,
+                        value: daemon,
+                    },
+                );
             }
             // SAFETY: the intermediate's work is done.
             unsafe { libc::_exit(0) };
@@ -430,7 +485,14 @@ fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
         }
     }
     if single_fork && no_wait {
-        let _ = send_msg(channel, Msg { kind: MSG_PID, step: 0, value: crate::ids::getpid() });
+        let _ = send_msg(
+            channel,
+            Msg {
+                kind: MSG_PID,
+                step: 0,
+                value: crate::ids::getpid(),
+            },
+        );
     }
 
     // The daemon.
@@ -512,7 +574,10 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
             MSG_PID => daemon_pid = Some(msg.value),
             MSG_FAILED => {
                 let e = Errno::from_raw(msg.value);
-                outcome = Some(Err(Error::sys(e, format!("detach: {} failed", step_name(msg.step)))));
+                outcome = Some(Err(Error::sys(
+                    e,
+                    format!("detach: {} failed", step_name(msg.step)),
+                )));
             }
             MSG_READY if msg.value == 0 => {
                 daemon_pid = Some(msg.step);
@@ -532,7 +597,10 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
     match (outcome, daemon_pid) {
         (Some(Err(e)), _) => Err(e),
         (_, Some(pid)) => Ok(pid),
-        (_, None) => Err(Error::new(Errno::ECHILD, "detach: no daemon pid was reported")),
+        (_, None) => Err(Error::new(
+            Errno::ECHILD,
+            "detach: no daemon pid was reported",
+        )),
     }
 }
 
@@ -543,7 +611,8 @@ fn reap(child: i32, bounded: bool) {
     let mut status = 0;
     if !bounded {
         // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
+        }
         return;
     }
     for _ in 0..100 {
@@ -568,19 +637,35 @@ fn reap(child: i32, bounded: bool) {
 /// is then returned.
 pub fn ready(status: i32) -> Result<()> {
     if !(-4095..=0).contains(&status) {
-        return Err(Error::new(Errno::EINVAL, format!("detach_ready: status {status} is neither 0 nor -errno")));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("detach_ready: status {status} is neither 0 nor -errno"),
+        ));
     }
     let daemon = DAEMON_PID.load(Ordering::SeqCst);
     if daemon == 0 || daemon != crate::ids::getpid() {
-        return Err(Error::new(Errno::EINVAL, "detach_ready: this process was not made by pidkit_detach"));
+        return Err(Error::new(
+            Errno::EINVAL,
+            "detach_ready: this process was not made by pidkit_detach",
+        ));
     }
     if REPORTED.swap(1, Ordering::SeqCst) != 0 {
-        return Err(Error::new(Errno::EALREADY, "detach_ready: readiness was already reported"));
+        return Err(Error::new(
+            Errno::EALREADY,
+            "detach_ready: readiness was already reported",
+        ));
     }
     // The original first: it is waiting, the service manager is not.
     let channel = READY_CHANNEL.swap(-1, Ordering::SeqCst);
     if channel >= 0 {
-        let sent = send_msg(channel, Msg { kind: MSG_READY, step: daemon, value: status });
+        let sent = send_msg(
+            channel,
+            Msg {
+                kind: MSG_READY,
+                step: daemon,
+                value: status,
+            },
+        );
         // SAFETY: the channel is ours and used once.
         unsafe { libc::close(channel) };
         match sent {
@@ -588,7 +673,10 @@ pub fn ready(status: i32) -> Result<()> {
             Ok(()) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
             Err(e) => {
                 let _ = notify_manager(daemon, status);
-                return Err(Error::sys(e, "detach_ready: reporting to the original process"));
+                return Err(Error::sys(
+                    e,
+                    "detach_ready: reporting to the original process",
+                ));
             }
         }
     }
@@ -596,8 +684,14 @@ pub fn ready(status: i32) -> Result<()> {
 }
 
 fn notify_manager(daemon: i32, status: i32) -> Result<()> {
-    let Some(socket) = std::env::var_os(crate::notify::NOTIFY_SOCKET) else { return Ok(()) };
-    let state = if status == 0 { format!("READY=1\nMAINPID={daemon}\n") } else { format!("ERRNO={}\n", -status) };
+    let Some(socket) = std::env::var_os(crate::notify::NOTIFY_SOCKET) else {
+        return Ok(());
+    };
+    let state = if status == 0 {
+        format!("READY=1\nMAINPID={daemon}\n")
+    } else {
+        format!("ERRNO={}\n", -status)
+    };
     let sent = crate::notify::send_to(&socket, state.as_bytes());
     if KEEP_NOTIFY_SOCKET.load(Ordering::SeqCst) == 0 {
         std::env::remove_var(crate::notify::NOTIFY_SOCKET);

@@ -19,7 +19,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with `errno` and a message (lower case, no trailing period).
     pub fn new(errno: Errno, message: impl Into<String>) -> Error {
-        Error { errno, message: message.into(), holder: None }
+        Error {
+            errno,
+            message: message.into(),
+            holder: None,
+        }
     }
 
     /// The same error, naming the process in the way (a pidfile's holder:
@@ -44,7 +48,11 @@ impl Error {
     /// A failed system call: the message is `what` followed by the
     /// errno's description (`"open pidfile /x.pid: permission denied"`).
     pub fn sys(errno: Errno, what: impl fmt::Display) -> Error {
-        Error { errno, message: format!("{}: {}", what, describe(errno)), holder: None }
+        Error {
+            errno,
+            message: format!("{}: {}", what, describe(errno)),
+            holder: None,
+        }
     }
 
     /// The errno this error maps to (`-errno` at the C boundary).
@@ -68,7 +76,10 @@ impl std::error::Error for Error {}
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
-        std::io::Error::new(std::io::Error::from_raw_os_error(e.errno as i32).kind(), e.to_string())
+        std::io::Error::new(
+            std::io::Error::from_raw_os_error(e.errno as i32).kind(),
+            e.to_string(),
+        )
     }
 }
 

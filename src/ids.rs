@@ -26,32 +26,46 @@ pub fn gettid() -> i32 {
 fn target(pid: i32, what: &str) -> Result<Option<Pid>> {
     match pid {
         0 => Ok(None),
-        p if p < 0 => Err(Error::new(Errno::EINVAL, format!("{what}: invalid pid {p}"))),
+        p if p < 0 => Err(Error::new(
+            Errno::EINVAL,
+            format!("{what}: invalid pid {p}"),
+        )),
         p => Ok(Some(Pid::from_raw(p))),
     }
 }
 
 fn who(pid: i32) -> String {
-    if pid == 0 { "the caller".to_string() } else { format!("pid {pid}") }
+    if pid == 0 {
+        "the caller".to_string()
+    } else {
+        format!("pid {pid}")
+    }
 }
 
 /// The process group of `pid` (0 = the caller).
 pub fn getpgid(pid: i32) -> Result<i32> {
     let p = target(pid, "getpgid")?;
-    unistd::getpgid(p).map(Pid::as_raw).context(|| format!("getpgid of {}", who(pid)))
+    unistd::getpgid(p)
+        .map(Pid::as_raw)
+        .context(|| format!("getpgid of {}", who(pid)))
 }
 
 /// The session of `pid` (0 = the caller).
 pub fn getsid(pid: i32) -> Result<i32> {
     let p = target(pid, "getsid")?;
-    unistd::getsid(p).map(Pid::as_raw).context(|| format!("getsid of {}", who(pid)))
+    unistd::getsid(p)
+        .map(Pid::as_raw)
+        .context(|| format!("getsid of {}", who(pid)))
 }
 
 /// Whether a process with this pid exists (a zombie counts; so does one we
 /// may not signal: EPERM means it exists).
 pub fn alive(pid: i32) -> Result<bool> {
     if pid <= 0 {
-        return Err(Error::new(Errno::EINVAL, format!("alive: invalid pid {pid}")));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("alive: invalid pid {pid}"),
+        ));
     }
     match kill(Pid::from_raw(pid), None) {
         Ok(()) | Err(Errno::EPERM) => Ok(true),
@@ -110,7 +124,11 @@ pub struct ProcInfo {
 impl ProcInfo {
     /// The command name as bytes, without the NUL padding.
     pub fn comm_bytes(&self) -> &[u8] {
-        let n = self.comm.iter().position(|&b| b == 0).unwrap_or(self.comm.len());
+        let n = self
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.comm.len());
         &self.comm[..n]
     }
 }
@@ -131,14 +149,19 @@ pub fn parse_stat(buf: &[u8], page_size: u64) -> Option<ProcInfo> {
     }
     let pid = parse_i64(trim(&buf[..open]))?;
     let comm = &buf[open + 1..close];
-    let mut fields = buf[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let mut fields = buf[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
     let mut next = || fields.next().map(trim);
 
     let state_field = next()?;
     if state_field.len() != 1 {
         return None;
     }
-    let mut info = ProcInfo { state: state_field[0], ..ProcInfo::default() };
+    let mut info = ProcInfo {
+        state: state_field[0],
+        ..ProcInfo::default()
+    };
     info.pid = to_i32(pid)?;
     info.ppid = to_i32(parse_i64(next()?)?)?;
     info.pgid = to_i32(parse_i64(next()?)?)?;
@@ -159,7 +182,9 @@ pub fn parse_stat(buf: &[u8], page_size: u64) -> Option<ProcInfo> {
     next()?; // itrealvalue
     info.start_time = parse_u64(next()?)?;
     info.vsize_bytes = parse_u64(next()?)?;
-    info.rss_bytes = u64::try_from(parse_i64(next()?)?).ok()?.checked_mul(page_size)?;
+    info.rss_bytes = u64::try_from(parse_i64(next()?)?)
+        .ok()?
+        .checked_mul(page_size)?;
     let n = comm.len().min(info.comm.len() - 1);
     info.comm[..n].copy_from_slice(&comm[..n]);
     Some(info)
@@ -167,14 +192,24 @@ pub fn parse_stat(buf: &[u8], page_size: u64) -> Option<ProcInfo> {
 
 /// The real uid from the content of `/proc/PID/status` ("Uid:\treal\teff...").
 pub fn parse_status_uid(buf: &[u8]) -> Option<u32> {
-    let line = buf.split(|&b| b == b'\n').find(|l| l.starts_with(b"Uid:"))?;
-    let real = line[4..].split(|&b| b == b'\t' || b == b' ').find(|f| !f.is_empty())?;
+    let line = buf
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"Uid:"))?;
+    let real = line[4..]
+        .split(|&b| b == b'\t' || b == b' ')
+        .find(|f| !f.is_empty())?;
     u32::try_from(parse_u64(real)?).ok()
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &s[start..end]
 }
 
@@ -213,9 +248,17 @@ fn to_i32(v: i64) -> Option<i32> {
 /// `stat`'s.
 pub fn proc_info(pid: i32) -> Result<ProcInfo> {
     if pid < 0 {
-        return Err(Error::new(Errno::EINVAL, format!("proc_info: invalid pid {pid}")));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("proc_info: invalid pid {pid}"),
+        ));
     }
-    let gone = || Error::new(Errno::ESRCH, format!("proc_info: no process with pid {pid}"));
+    let gone = || {
+        Error::new(
+            Errno::ESRCH,
+            format!("proc_info: no process with pid {pid}"),
+        )
+    };
     let mut path = PathBuf64::new();
     let stat_fd = open_proc(&mut path, pid, b"stat").map_err(|e| proc_err(e, pid, &gone))?;
     let status_fd = match pid {
@@ -225,15 +268,23 @@ pub fn proc_info(pid: i32) -> Result<ProcInfo> {
 
     let mut buf = [0u8; 2048];
     let n = read_once(&stat_fd, &mut buf).map_err(|e| proc_err(e, pid, &gone))?;
-    let mut info = parse_stat(&buf[..n], crate::sys::page_size())
-        .ok_or_else(|| Error::new(Errno::EBADMSG, format!("proc_info: cannot parse /proc/{pid}/stat")))?;
+    let mut info = parse_stat(&buf[..n], crate::sys::page_size()).ok_or_else(|| {
+        Error::new(
+            Errno::EBADMSG,
+            format!("proc_info: cannot parse /proc/{pid}/stat"),
+        )
+    })?;
     info.uid = match status_fd {
         None => nix::unistd::getuid().as_raw(),
         Some(fd) => {
             let mut sbuf = [0u8; 4096];
             let n = read_once(&fd, &mut sbuf).map_err(|e| proc_err(e, pid, &gone))?;
-            parse_status_uid(&sbuf[..n])
-                .ok_or_else(|| Error::new(Errno::EBADMSG, format!("proc_info: no Uid line in /proc/{pid}/status")))?
+            parse_status_uid(&sbuf[..n]).ok_or_else(|| {
+                Error::new(
+                    Errno::EBADMSG,
+                    format!("proc_info: no Uid line in /proc/{pid}/status"),
+                )
+            })?
         }
     };
     Ok(info)
@@ -298,7 +349,10 @@ mod tests {
         assert_eq!(i.pid, 4242);
         assert_eq!(i.comm_bytes(), b"a) b (c");
         assert_eq!(i.state, b'S');
-        assert_eq!((i.ppid, i.pgid, i.sid, i.tty_nr, i.tpgid), (1, 4242, 4242, 34817, 4300));
+        assert_eq!(
+            (i.ppid, i.pgid, i.sid, i.tty_nr, i.tpgid),
+            (1, 4242, 4242, 34817, 4300)
+        );
         assert_eq!((i.utime, i.stime, i.num_threads), (7, 3, 2));
         assert_eq!(i.start_time, 123456);
         assert_eq!(i.vsize_bytes, 10485760);
@@ -316,7 +370,10 @@ mod tests {
     #[test]
     fn rejects_truncated_and_garbage_lines() {
         for n in 0..LINE.len() - 60 {
-            assert!(parse_stat(&LINE[..n], 4096).is_none(), "accepted a prefix of {n} bytes");
+            assert!(
+                parse_stat(&LINE[..n], 4096).is_none(),
+                "accepted a prefix of {n} bytes"
+            );
         }
         assert!(parse_stat(b"x (a) S 1 2 3", 4096).is_none());
         assert!(parse_stat(b") ( S", 4096).is_none());
@@ -339,7 +396,11 @@ mod tests {
                 y ^= y << 13;
                 y ^= y >> 7;
                 y ^= y << 17;
-                v.push(if y & 1 == 0 { alphabet[(y >> 8) as usize % alphabet.len()] } else { (y >> 16) as u8 });
+                v.push(if y & 1 == 0 {
+                    alphabet[(y >> 8) as usize % alphabet.len()]
+                } else {
+                    (y >> 16) as u8
+                });
             }
             let _ = parse_stat(&v, 4096);
             let _ = parse_status_uid(&v);

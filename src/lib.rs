@@ -31,11 +31,12 @@ pub use ids::{proc_info, ProcInfo};
 pub use pidfile::Pidfile;
 pub use spawn::Spawn;
 
-/// Major version of the library (also `PIDKIT_VERSION_MAJOR` in the header).
+/// Major version of the library; with MINOR and PATCH it is what
+/// pidkit_version() returns as "MAJOR.MINOR.PATCH".
 pub const PIDKIT_VERSION_MAJOR: u32 = 0;
-/// Minor version of the library (also `PIDKIT_VERSION_MINOR` in the header).
+/// Minor version of the library.
 pub const PIDKIT_VERSION_MINOR: u32 = 1;
-/// Patch version of the library (also `PIDKIT_VERSION_PATCH` in the header).
+/// Patch version of the library.
 pub const PIDKIT_VERSION_PATCH: u32 = 0;
 
 /// The library version, "MAJOR.MINOR.PATCH", as in Cargo.toml.
@@ -45,8 +46,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 mod tests {
     #[test]
     fn version_macros_match_cargo_toml() {
-        assert_eq!(super::PIDKIT_VERSION_MAJOR.to_string(), env!("CARGO_PKG_VERSION_MAJOR"));
-        assert_eq!(super::PIDKIT_VERSION_MINOR.to_string(), env!("CARGO_PKG_VERSION_MINOR"));
-        assert_eq!(super::PIDKIT_VERSION_PATCH.to_string(), env!("CARGO_PKG_VERSION_PATCH"));
+        assert_eq!(
+            super::PIDKIT_VERSION_MAJOR.to_string(),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            super::PIDKIT_VERSION_MINOR.to_string(),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            super::PIDKIT_VERSION_PATCH.to_string(),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
     }
 }

@@ -34,7 +34,10 @@ pub fn send_to(socket: &OsString, state: &[u8]) -> Result<()> {
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let abstract_name = name.first() == Some(&b'@');
     if name.is_empty() || name.len() > addr.sun_path.len() || (name[0] != b'/' && !abstract_name) {
-        return Err(Error::new(Errno::EINVAL, format!("notify: NOTIFY_SOCKET={shown} is not a socket path or @name")));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("notify: NOTIFY_SOCKET={shown} is not a socket path or @name"),
+        ));
     }
     for (d, s) in addr.sun_path.iter_mut().zip(name) {
         *d = *s as libc::c_char;

@@ -64,7 +64,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { write_pid: true, wait: Wait::No, inherit: false, keep_file: false, strict: false, mode: 0o644 }
+        Options {
+            write_pid: true,
+            wait: Wait::No,
+            inherit: false,
+            keep_file: false,
+            strict: false,
+            mode: 0o644,
+        }
     }
 }
 
@@ -103,7 +110,13 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
     let shown = Shown(path);
     // Permission bits only: a setuid/setgid/sticky pidfile makes no sense.
     if opts.mode & !0o777 != 0 {
-        return Err(Error::new(Errno::EINVAL, format!("pidfile {shown}: invalid mode {:#o} (permission bits 0777 only)", opts.mode)));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!(
+                "pidfile {shown}: invalid mode {:#o} (permission bits 0777 only)",
+                opts.mode
+            ),
+        ));
     }
     if path.to_bytes().is_empty() {
         return Err(Error::new(Errno::ENOENT, "pidfile path is empty"));
@@ -112,7 +125,10 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         if opts.mode & 0o002 != 0 {
             return Err(Error::new(
                 Errno::EPERM,
-                format!("pidfile {shown}: strict mode refuses a world-writable mode {:#o}", opts.mode),
+                format!(
+                    "pidfile {shown}: strict mode refuses a world-writable mode {:#o}",
+                    opts.mode
+                ),
             ));
         }
         check_parent_dir(path)?;
@@ -171,16 +187,28 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         }
         return Ok(pf);
     }
-    Err(Error::new(Errno::EAGAIN, format!("pidfile {shown} keeps being replaced while it is locked; giving up")))
+    Err(Error::new(
+        Errno::EAGAIN,
+        format!("pidfile {shown} keeps being replaced while it is locked; giving up"),
+    ))
 }
 
 fn open_pidfile(path: &CStr, oflags: i32, mode: libc::mode_t) -> Result<OwnedFd> {
     let shown = Shown(path);
     sys::open_raw(path, oflags, mode).map_err(|e| match e {
-        Errno::ELOOP => Error::new(e, format!("pidfile {shown} is a symbolic link (never followed)")),
-        Errno::EISDIR => Error::new(Errno::EINVAL, format!("pidfile {shown} is a directory, not a regular file")),
+        Errno::ELOOP => Error::new(
+            e,
+            format!("pidfile {shown} is a symbolic link (never followed)"),
+        ),
+        Errno::EISDIR => Error::new(
+            Errno::EINVAL,
+            format!("pidfile {shown} is a directory, not a regular file"),
+        ),
         // open(2) of a socket, or of a device without a driver.
-        Errno::ENXIO => Error::new(Errno::EINVAL, format!("pidfile {shown} is a socket or device, not a regular file")),
+        Errno::ENXIO => Error::new(
+            Errno::EINVAL,
+            format!("pidfile {shown} is a socket or device, not a regular file"),
+        ),
         e => Error::sys(e, format!("open pidfile {shown}")),
     })
 }
@@ -196,13 +224,19 @@ fn require_regular(st: &FileStat, path: &CStr) -> Result<()> {
         SFlag::S_IFBLK => "a block device",
         _ => "not a regular file",
     };
-    Err(Error::new(Errno::EINVAL, format!("pidfile {} is {what}, not a regular file", Shown(path))))
+    Err(Error::new(
+        Errno::EINVAL,
+        format!("pidfile {} is {what}, not a regular file", Shown(path)),
+    ))
 }
 
 fn check_file_owner(st: &FileStat, path: &CStr) -> Result<()> {
     let shown = Shown(path);
     if st.st_mode & 0o002 != 0 {
-        return Err(Error::new(Errno::EPERM, format!("pidfile {shown} is world-writable (strict mode)")));
+        return Err(Error::new(
+            Errno::EPERM,
+            format!("pidfile {shown} is world-writable (strict mode)"),
+        ));
     }
     let euid = nix::unistd::geteuid().as_raw();
     if st.st_uid != euid && st.st_uid != 0 {
@@ -227,7 +261,8 @@ fn parent_dir(path: &CStr) -> CString {
 
 fn check_parent_dir(path: &CStr) -> Result<()> {
     let dir = parent_dir(path);
-    let st = stat(dir.as_c_str()).context(|| format!("stat directory {} of pidfile {}", Shown(&dir), Shown(path)))?;
+    let st = stat(dir.as_c_str())
+        .context(|| format!("stat directory {} of pidfile {}", Shown(&dir), Shown(path)))?;
     if st.st_mode & 0o002 != 0 && st.st_mode & libc::S_ISVTX == 0 {
         return Err(Error::new(
             Errno::EPERM,
@@ -243,8 +278,12 @@ fn check_parent_dir(path: &CStr) -> Result<()> {
 
 /// A Rust path as a C string (paths are bytes; only NUL is refused).
 pub(crate) fn path_cstring(path: &std::path::Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::new(Errno::EINVAL, format!("path {} contains a NUL byte", path.display())))
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        Error::new(
+            Errno::EINVAL,
+            format!("path {} contains a NUL byte", path.display()),
+        )
+    })
 }
 
 /// Strict mode: no directory component of `path` may be a symbolic link
@@ -256,9 +295,14 @@ fn check_symlinked_components(path: &CStr) -> Result<()> {
     let b = path.to_bytes();
     let euid = nix::unistd::geteuid().as_raw();
     for (i, _) in b.iter().enumerate().filter(|(i, &c)| c == b'/' && *i > 0) {
-        let prefix = CString::new(&b[..i]).map_err(|_| Error::new(Errno::EINVAL, "pidfile path contains a NUL byte"))?;
+        let prefix = CString::new(&b[..i])
+            .map_err(|_| Error::new(Errno::EINVAL, "pidfile path contains a NUL byte"))?;
         match lstat(prefix.as_c_str()) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK && st.st_uid != euid && st.st_uid != 0 => {
+            Ok(st)
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK
+                    && st.st_uid != euid
+                    && st.st_uid != 0 =>
+            {
                 return Err(Error::new(
                     Errno::EPERM,
                     format!(
@@ -318,7 +362,12 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
                     let holder = read_holder(fd.as_raw_fd());
                     return Err(Error::new(
                         Errno::ETIMEDOUT,
-                        format!("pidfile {} is still {} after {} ms", Shown(path), held_by(holder), total.as_millis()),
+                        format!(
+                            "pidfile {} is still {} after {} ms",
+                            Shown(path),
+                            held_by(holder),
+                            total.as_millis()
+                        ),
                     )
                     .with_holder(holder));
                 }
@@ -327,8 +376,11 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
             }
             _ => {
                 let holder = read_holder(fd.as_raw_fd());
-                return Err(Error::new(Errno::EEXIST, format!("pidfile {} is {}", Shown(path), held_by(holder)))
-                    .with_holder(holder));
+                return Err(Error::new(
+                    Errno::EEXIST,
+                    format!("pidfile {} is {}", Shown(path), held_by(holder)),
+                )
+                .with_holder(holder));
             }
         }
     }
@@ -360,7 +412,11 @@ fn flock(fd: RawFd, op: i32) -> std::result::Result<(), Errno> {
 
 fn truncate(fd: RawFd) -> std::result::Result<(), Errno> {
     // SAFETY: ftruncate on a descriptor the caller owns.
-    if unsafe { libc::ftruncate(fd, 0) } == 0 { Ok(()) } else { Err(Errno::last()) }
+    if unsafe { libc::ftruncate(fd, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
 }
 
 /// Reads the pid a pidfile holds without changing anything: `None` for
@@ -401,7 +457,9 @@ pub fn parse_pid(content: &[u8]) -> Option<i32> {
     if digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let v = digits.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+    let v = digits
+        .iter()
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
     match i32::try_from(v) {
         Ok(pid) if pid > 0 => Some(pid),
         _ => None,
@@ -508,7 +566,8 @@ impl Pidfile {
                 let f = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
                 f >= 0 && f & libc::FD_CLOEXEC != 0
             };
-            let moved = sys::above_stdio(fd).map_err(|e| Error::sys(e, "move pidfile descriptor above stdio"))?;
+            let moved = sys::above_stdio(fd)
+                .map_err(|e| Error::sys(e, "move pidfile descriptor above stdio"))?;
             if !cloexec {
                 // SAFETY: clearing FD_CLOEXEC again for an INHERIT pidfile.
                 unsafe { libc::fcntl(moved.as_raw_fd(), libc::F_SETFD, 0) };
@@ -540,7 +599,9 @@ impl Pidfile {
     }
 
     fn release_inner(&mut self) -> Result<()> {
-        let Some(fd) = self.fd.as_ref() else { return Ok(()) };
+        let Some(fd) = self.fd.as_ref() else {
+            return Ok(());
+        };
         let mut result = Ok(());
         if self.owned_by_caller() {
             if self.keep_file {
@@ -589,18 +650,24 @@ fn flock_held(st: &FileStat) -> Option<bool> {
 pub(crate) fn locks_name(content: &[u8], major: u64, minor: u64, ino: u64) -> bool {
     content.split(|&b| b == b'\n').any(|line| {
         let mut f = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-        let (Some(_id), Some(kind)) = (f.next(), f.next()) else { return false };
+        let (Some(_id), Some(kind)) = (f.next(), f.next()) else {
+            return false;
+        };
         if kind != b"FLOCK" {
             return false;
         }
-        let (Some(_adv), Some(access), Some(_pid), Some(dev)) = (f.next(), f.next(), f.next(), f.next()) else {
+        let (Some(_adv), Some(access), Some(_pid), Some(dev)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
             return false;
         };
         if access != b"WRITE" {
             return false;
         }
         let mut parts = dev.split(|&b| b == b':');
-        let (Some(ma), Some(mi), Some(ino_s)) = (parts.next(), parts.next(), parts.next()) else { return false };
+        let (Some(ma), Some(mi), Some(ino_s)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
         hex(ma) == Some(major) && hex(mi) == Some(minor) && dec(ino_s) == Some(ino)
     })
 }
@@ -620,10 +687,22 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
         Err(Errno::ELOOP) => {
-            return Err(Error::new(Errno::ELOOP, format!("pidfile {} is a symbolic link (never followed)", Shown(path))))
+            return Err(Error::new(
+                Errno::ELOOP,
+                format!(
+                    "pidfile {} is a symbolic link (never followed)",
+                    Shown(path)
+                ),
+            ))
         }
         Err(Errno::ENXIO) => {
-            return Err(Error::new(Errno::EINVAL, format!("pidfile {} is a socket or device, not a regular file", Shown(path))))
+            return Err(Error::new(
+                Errno::EINVAL,
+                format!(
+                    "pidfile {} is a socket or device, not a regular file",
+                    Shown(path)
+                ),
+            ))
         }
         Err(e) => return Err(Error::sys(e, format!("open pidfile {}", Shown(path)))),
     };
@@ -656,7 +735,9 @@ pub fn check(path: &CStr) -> Result<Option<i32>> {
     // A holder may replace the file while we look (release + re-acquire):
     // look again when the path no longer names what we examined.
     for _ in 0..8 {
-        let Some((fd, st)) = open_existing(path)? else { return Ok(None) };
+        let Some((fd, st)) = open_existing(path)? else {
+            return Ok(None);
+        };
         if is_held(&fd, &st) {
             return Ok(Some(read_holder(fd.as_raw_fd())));
         }
@@ -672,11 +753,17 @@ pub fn check(path: &CStr) -> Result<Option<i32>> {
 pub fn read(path: &CStr) -> Result<i32> {
     let shown = Shown(path);
     let Some((fd, _)) = open_existing(path)? else {
-        return Err(Error::new(Errno::ENOENT, format!("pidfile {shown} does not exist")));
+        return Err(Error::new(
+            Errno::ENOENT,
+            format!("pidfile {shown} does not exist"),
+        ));
     };
     match read_pid_at(fd.as_raw_fd()).context(|| format!("read pidfile {shown}"))? {
         Some(pid) => Ok(pid),
-        None => Err(Error::new(Errno::EBADMSG, format!("pidfile {shown} does not hold one decimal pid"))),
+        None => Err(Error::new(
+            Errno::EBADMSG,
+            format!("pidfile {shown} does not hold one decimal pid"),
+        )),
     }
 }
 
@@ -691,19 +778,36 @@ pub fn read(path: &CStr) -> Result<i32> {
 pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
     let shown = Shown(path);
     if !(0..=64).contains(&sig) {
-        return Err(Error::new(Errno::EINVAL, format!("kill pidfile {shown}: invalid signal {sig}")));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("kill pidfile {shown}: invalid signal {sig}"),
+        ));
     }
     let Some((fd, st)) = open_existing(path)? else {
-        return Err(Error::new(Errno::ESRCH, format!("pidfile {shown} does not exist: nobody to signal")));
+        return Err(Error::new(
+            Errno::ESRCH,
+            format!("pidfile {shown} does not exist: nobody to signal"),
+        ));
     };
     if !is_held(&fd, &st) {
-        return Err(Error::new(Errno::ESRCH, format!("pidfile {shown} is stale (not locked): nobody to signal")));
+        return Err(Error::new(
+            Errno::ESRCH,
+            format!("pidfile {shown} is stale (not locked): nobody to signal"),
+        ));
     }
     let pid = read_holder(fd.as_raw_fd());
     if pid == 0 {
-        return Err(Error::new(Errno::ESRCH, format!("pidfile {shown} is held but holds no pid yet")));
+        return Err(Error::new(
+            Errno::ESRCH,
+            format!("pidfile {shown} is held but holds no pid yet"),
+        ));
     }
-    let gone = || Error::new(Errno::ESRCH, format!("pidfile {shown}: holder pid {pid} is gone"));
+    let gone = || {
+        Error::new(
+            Errno::ESRCH,
+            format!("pidfile {shown}: holder pid {pid} is gone"),
+        )
+    };
     // The pidfd pins the process that has this pid now; the lock re-check
     // after it proves that process is still the holder (a dead holder's
     // lock is gone), so a pid recycled in between is never signalled.
@@ -711,7 +815,12 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
         Ok(pidfd) => Some(pidfd),
         Err(Errno::ESRCH) => return Err(gone()),
         Err(Errno::ENOSYS) | Err(Errno::EPERM) => None,
-        Err(e) => return Err(Error::sys(e, format!("pidfile {shown}: pidfd_open(pid {pid})"))),
+        Err(e) => {
+            return Err(Error::sys(
+                e,
+                format!("pidfile {shown}: pidfd_open(pid {pid})"),
+            ))
+        }
     };
     if !is_held(&fd, &st) || read_holder(fd.as_raw_fd()) != pid {
         return Err(gone());
@@ -725,7 +834,10 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
     };
     sent.map_err(|e| match e {
         Errno::ESRCH => gone(),
-        e => Error::sys(e, format!("signal {sig} to pid {pid} holding pidfile {shown}")),
+        e => Error::sys(
+            e,
+            format!("signal {sig} to pid {pid} holding pidfile {shown}"),
+        ),
     })?;
     Ok(pid)
 }
@@ -746,10 +858,30 @@ mod tests {
     #[test]
     fn parse_pid_rejects_everything_else() {
         for bad in [
-            &b""[..], b"\n", b"  ", b"0", b"00", b"-5", b"+5", b"abc", b"12abc", b"12 34", b"1\n2\n",
-            b"2147483648", b"99999999999999", b"4.2", b"0x10", b"\x0042", b"42\x00",
+            &b""[..],
+            b"\n",
+            b"  ",
+            b"0",
+            b"00",
+            b"-5",
+            b"+5",
+            b"abc",
+            b"12abc",
+            b"12 34",
+            b"1\n2\n",
+            b"2147483648",
+            b"99999999999999",
+            b"4.2",
+            b"0x10",
+            b"\x0042",
+            b"42\x00",
         ] {
-            assert_eq!(parse_pid(bad), None, "accepted {:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_pid(bad),
+                None,
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -764,11 +896,18 @@ mod tests {
             let pid = (x % (i32::MAX as u64)) as i32 + 1;
             assert_eq!(parse_pid(format!("{pid}\n").as_bytes()), Some(pid));
             let len = (x >> 32) as usize % 16;
-            let bytes: Vec<u8> = (0..len).map(|i| b"0123456789 \n-+x\0"[((x >> (i * 4)) & 15) as usize]).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| b"0123456789 \n-+x\0"[((x >> (i * 4)) & 15) as usize])
+                .collect();
             if let Some(p) = parse_pid(&bytes) {
                 // Whatever is accepted is exactly digits with whitespace around.
                 let s = String::from_utf8(bytes.clone()).unwrap();
-                assert_eq!(s.trim_matches(|c: char| c.is_ascii_whitespace()).parse::<i32>().unwrap(), p);
+                assert_eq!(
+                    s.trim_matches(|c: char| c.is_ascii_whitespace())
+                        .parse::<i32>()
+                        .unwrap(),
+                    p
+                );
             }
         }
     }
@@ -780,8 +919,14 @@ mod tests {
 3: FLOCK  ADVISORY  WRITE 97 00:2e:4242 0 EOF\n\
 3: -> FLOCK  ADVISORY  WRITE 96 08:01:502 0 EOF\n";
         assert!(locks_name(locks, 0, 0x2e, 4242));
-        assert!(!locks_name(locks, 8, 1, 500), "a POSIX lock is not a pidfile lock");
-        assert!(!locks_name(locks, 8, 1, 501), "a shared lock is not a holder");
+        assert!(
+            !locks_name(locks, 8, 1, 500),
+            "a POSIX lock is not a pidfile lock"
+        );
+        assert!(
+            !locks_name(locks, 8, 1, 501),
+            "a shared lock is not a holder"
+        );
         assert!(!locks_name(locks, 8, 1, 502), "a waiter is not a holder");
         assert!(!locks_name(locks, 0, 0x2e, 424));
     }

@@ -145,10 +145,20 @@ impl Region {
             unsafe { libc::munmap(base, Region::len()) };
             return Region::new(me);
         }
-        let region = Region { base, len: Region::len(), owner: me };
+        let region = Region {
+            base,
+            len: Region::len(),
+            owner: me,
+        };
         // SAFETY: the outcome block lies inside the mapping and nobody else
         // uses this region now.
-        unsafe { std::ptr::write_bytes(region.outcome().cast_mut().cast::<u8>(), 0, std::mem::size_of::<Outcome>()) };
+        unsafe {
+            std::ptr::write_bytes(
+                region.outcome().cast_mut().cast::<u8>(),
+                0,
+                std::mem::size_of::<Outcome>(),
+            )
+        };
         Ok(region)
     }
 
@@ -167,7 +177,10 @@ impl Region {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(Error::sys(Errno::last(), "spawn: mmap for the child stacks"));
+            return Err(Error::sys(
+                Errno::last(),
+                "spawn: mmap for the child stacks",
+            ));
         }
         let region = Region { base, len, owner };
         // Guard pages below each stack: an overflow faults instead of
@@ -207,7 +220,12 @@ impl Drop for Region {
         // come from this process.
         SPARE_REGION_OWNER.store(self.owner, Ordering::Release);
         if SPARE_REGION
-            .compare_exchange(std::ptr::null_mut(), self.base, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                std::ptr::null_mut(),
+                self.base,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
         {
             return;
@@ -223,9 +241,17 @@ pub fn spawn(argv: &[&CStr], envp: Option<&[&CStr]>, opts: &Options<'_>) -> Resu
     if argv.is_empty() {
         return Err(Error::new(Errno::EINVAL, "spawn: argv is empty"));
     }
-    let argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    let env_ptrs: Option<Vec<*const c_char>> =
-        envp.map(|env| env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect());
+    let argv_ptrs: Vec<*const c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let env_ptrs: Option<Vec<*const c_char>> = envp.map(|env| {
+        env.iter()
+            .map(|e| e.as_ptr())
+            .chain([std::ptr::null()])
+            .collect()
+    });
     let envp = env_ptrs.as_ref().map_or(std::ptr::null(), |e| e.as_ptr());
     // SAFETY: both arrays are NULL-terminated, point to live C strings, and
     // outlive the call.
@@ -254,7 +280,10 @@ pub(crate) unsafe fn spawn_raw(
     let envp = if envp.is_null() { environ() } else { envp };
     let stdio = match opts.inherit_stdio {
         true => None,
-        false => Some(sys::open_stdio("spawn", [opts.stdin_path, opts.stdout_path, opts.stderr_path])?),
+        false => Some(sys::open_stdio(
+            "spawn",
+            [opts.stdin_path, opts.stdout_path, opts.stderr_path],
+        )?),
     };
     let workdir = match (opts.keep_cwd, opts.workdir) {
         (false, Some(dir)) => Some(sys::open_workdir("spawn", dir)?),
@@ -263,7 +292,10 @@ pub(crate) unsafe fn spawn_raw(
     // Locked now, written by the program itself (its own pid) before exec.
     let mut pidfile = match opts.pidfile {
         Some(path) => {
-            let o = pidfile::Options { write_pid: false, ..pidfile::Options::default() };
+            let o = pidfile::Options {
+                write_pid: false,
+                ..pidfile::Options::default()
+            };
             let mut pf = pidfile::acquire(path, &o)?;
             pf.move_above_stdio()?;
             Some(pf)
@@ -291,7 +323,11 @@ pub(crate) unsafe fn spawn_raw(
         clone_flags: libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
     };
 
-    let entry: extern "C" fn(*mut c_void) -> i32 = if opts.no_double_fork { program_main } else { intermediate_main };
+    let entry: extern "C" fn(*mut c_void) -> i32 = if opts.no_double_fork {
+        program_main
+    } else {
+        intermediate_main
+    };
     let mut child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
     if let Err(Errno::EINVAL | Errno::ENOSYS | Errno::EPERM) = child {
         // A seccomp filter or an old kernel refusing CLONE_VM: fork-like
@@ -310,16 +346,22 @@ pub(crate) unsafe fn spawn_raw(
         // about to: reap it before reading what it wrote.
         let mut status = 0;
         // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
+        }
     }
     let step = outcome.step.load(Ordering::SeqCst);
     let errno = outcome.errno.load(Ordering::SeqCst);
-    let pid = if opts.no_double_fork { child } else { outcome.pid.load(Ordering::SeqCst) };
+    let pid = if opts.no_double_fork {
+        child
+    } else {
+        outcome.pid.load(Ordering::SeqCst)
+    };
     if opts.no_double_fork && step != 0 {
         // A program that failed before or at exec has exited: reap it.
         let mut status = 0;
         // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
+        }
     }
     drop((stdio, workdir));
     if step != 0 {
@@ -329,16 +371,30 @@ pub(crate) unsafe fn spawn_raw(
             pf.remove_now();
         }
         let e = Errno::from_raw(errno);
-        let shown = |p: Option<&CStr>| p.map_or_else(String::new, |p| String::from_utf8_lossy(p.to_bytes()).into_owned());
+        let shown = |p: Option<&CStr>| {
+            p.map_or_else(String::new, |p| {
+                String::from_utf8_lossy(p.to_bytes()).into_owned()
+            })
+        };
         return Err(match step {
             STEP_EXEC => Error::sys(e, format!("spawn: exec {}", shown(Some(&program)))),
             STEP_CLONE => Error::sys(e, "spawn: clone of the program process"),
             STEP_SETSID => Error::sys(e, "spawn: setsid in the program process"),
             STEP_STDIO => Error::sys(e, "spawn: redirecting stdio"),
-            STEP_PIDFILE => Error::sys(e, format!("spawn: writing the program's pid into pidfile {}", shown(opts.pidfile))),
-            STEP_CHDIR if opts.workdir.is_some() => {
-                Error::sys(e, format!("spawn: changing the working directory to {}", shown(opts.workdir)))
-            }
+            STEP_PIDFILE => Error::sys(
+                e,
+                format!(
+                    "spawn: writing the program's pid into pidfile {}",
+                    shown(opts.pidfile)
+                ),
+            ),
+            STEP_CHDIR if opts.workdir.is_some() => Error::sys(
+                e,
+                format!(
+                    "spawn: changing the working directory to {}",
+                    shown(opts.workdir)
+                ),
+            ),
             STEP_CHDIR => Error::sys(e, "spawn: changing the working directory to /"),
             _ => Error::sys(e, "spawn: closing descriptors"),
         });
@@ -370,11 +426,22 @@ fn clone_blocked(
     // SAFETY: the stack is ours and unused, `plan` outlives the child's use
     // of it (we are suspended until the child execs or exits), and the
     // child runs only async-signal-safe code.
-    let pid = unsafe { libc::clone(entry, stack_top, plan.clone_flags, (plan as *const Plan).cast_mut().cast()) };
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            stack_top,
+            plan.clone_flags,
+            (plan as *const Plan).cast_mut().cast(),
+        )
+    };
     let err = Errno::last();
     // SAFETY: restoring the caller's mask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    if pid < 0 { Err(err) } else { Ok(pid) }
+    if pid < 0 {
+        Err(err)
+    } else {
+        Ok(pid)
+    }
 }
 
 /// Records a failed step and leaves. Async-signal-safe.
@@ -489,7 +556,11 @@ fn environ() -> *const *const c_char {
 ///
 /// # Safety
 /// `envp` is NULL or a NULL-terminated array of C strings.
-unsafe fn resolve<'a>(name: &'a CStr, envp: *const *const c_char, search_path: bool) -> Result<Cow<'a, CStr>> {
+unsafe fn resolve<'a>(
+    name: &'a CStr,
+    envp: *const *const c_char,
+    search_path: bool,
+) -> Result<Cow<'a, CStr>> {
     let bytes = name.to_bytes();
     if bytes.is_empty() {
         return Err(Error::new(Errno::ENOENT, "spawn: argv[0] is empty"));
@@ -528,7 +599,10 @@ unsafe fn resolve<'a>(name: &'a CStr, envp: *const *const c_char, search_path: b
     }
     let shown = String::from_utf8_lossy(bytes);
     Err(if denied {
-        Error::new(Errno::EACCES, format!("spawn: {shown} is in PATH but not executable: permission denied"))
+        Error::new(
+            Errno::EACCES,
+            format!("spawn: {shown} is in PATH but not executable: permission denied"),
+        )
     } else {
         Error::new(Errno::ENOENT, format!("spawn: {shown} not found in PATH"))
     })
@@ -603,7 +677,10 @@ impl Spawn {
         match CString::new(s.as_bytes()) {
             Ok(c) => Some(c),
             Err(_) => {
-                self.error.get_or_insert(Error::new(Errno::EINVAL, "spawn: an argument contains a NUL byte"));
+                self.error.get_or_insert(Error::new(
+                    Errno::EINVAL,
+                    "spawn: an argument contains a NUL byte",
+                ));
                 None
             }
         }
@@ -624,7 +701,11 @@ impl Spawn {
 
     /// Adds `KEY=value` to an explicit environment (without any call to
     /// `env`, the program inherits the caller's environment).
-    pub fn env(mut self, key: impl AsRef<std::ffi::OsStr>, value: impl AsRef<std::ffi::OsStr>) -> Spawn {
+    pub fn env(
+        mut self,
+        key: impl AsRef<std::ffi::OsStr>,
+        value: impl AsRef<std::ffi::OsStr>,
+    ) -> Spawn {
         let mut kv = key.as_ref().as_bytes().to_vec();
         kv.push(b'=');
         kv.extend_from_slice(value.as_ref().as_bytes());

@@ -17,7 +17,11 @@ pub(crate) struct StackWriter<'a> {
 
 impl<'a> StackWriter<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        StackWriter { buf, len: 0, overflow: false }
+        StackWriter {
+            buf,
+            len: 0,
+            overflow: false,
+        }
     }
 
     pub(crate) fn push(&mut self, bytes: &[u8]) {
@@ -46,7 +50,11 @@ impl<'a> StackWriter<'a> {
 
     /// The bytes written, without the NUL; None on overflow.
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
-        if self.overflow { None } else { Some(&self.buf[..self.len]) }
+        if self.overflow {
+            None
+        } else {
+            Some(&self.buf[..self.len])
+        }
     }
 
     /// The bytes written as a C string; None on overflow or an inner NUL.
@@ -146,8 +154,12 @@ pub(crate) fn self_status(op: &str) -> Result<SelfStatus, crate::Error> {
             e => return Err(what(e)),
         }
     };
-    parse_self_status(&buf[..n])
-        .ok_or_else(|| crate::Error::new(Errno::EBADMSG, format!("{op}: cannot parse /proc/self/status (Threads, SigIgn, SigCgt)")))
+    parse_self_status(&buf[..n]).ok_or_else(|| {
+        crate::Error::new(
+            Errno::EBADMSG,
+            format!("{op}: cannot parse /proc/self/status (Threads, SigIgn, SigCgt)"),
+        )
+    })
 }
 
 /// Parses the Threads, SigIgn and SigCgt lines of /proc/PID/status.
@@ -160,7 +172,10 @@ pub(crate) fn parse_self_status(buf: &[u8]) -> Option<SelfStatus> {
     let threads = field(b"Threads:")?.parse().ok()?;
     let ignored = u64::from_str_radix(field(b"SigIgn:")?, 16).ok()?;
     let caught = u64::from_str_radix(field(b"SigCgt:")?, 16).ok()?;
-    Some(SelfStatus { threads, non_default_signals: ignored | caught })
+    Some(SelfStatus {
+        threads,
+        non_default_signals: ignored | caught,
+    })
 }
 
 /// Descriptors a new process gets as stdin, stdout, stderr: the given
@@ -190,7 +205,10 @@ impl Stdio {
 /// ("detach", "spawn").
 pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, crate::Error> {
     use std::os::fd::AsRawFd;
-    let mut stdio = Stdio { fds: [-1; 3], owned: Vec::with_capacity(3) };
+    let mut stdio = Stdio {
+        fds: [-1; 3],
+        owned: Vec::with_capacity(3),
+    };
     let mut null: RawFd = -1;
     for (i, (path, what)) in paths.iter().zip(["stdin", "stdout", "stderr"]).enumerate() {
         let (path, flags) = match path {
@@ -202,9 +220,17 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
             Some(p) if i == 0 => (*p, libc::O_RDONLY),
             Some(p) => (*p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
         };
-        let fd = open_raw(path, flags | libc::O_CLOEXEC, 0o644).and_then(above_stdio).map_err(|e| {
-            crate::Error::sys(e, format!("{op}: open {what} {}", String::from_utf8_lossy(path.to_bytes())))
-        })?;
+        let fd = open_raw(path, flags | libc::O_CLOEXEC, 0o644)
+            .and_then(above_stdio)
+            .map_err(|e| {
+                crate::Error::sys(
+                    e,
+                    format!(
+                        "{op}: open {what} {}",
+                        String::from_utf8_lossy(path.to_bytes())
+                    ),
+                )
+            })?;
         stdio.fds[i] = fd.as_raw_fd();
         if path == c"/dev/null" && flags == libc::O_RDWR {
             null = fd.as_raw_fd();
@@ -220,7 +246,15 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
 pub(crate) fn open_workdir(op: &str, dir: &CStr) -> Result<OwnedFd, crate::Error> {
     open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY)
         .and_then(above_stdio)
-        .map_err(|e| crate::Error::sys(e, format!("{op}: working directory {}", String::from_utf8_lossy(dir.to_bytes()))))
+        .map_err(|e| {
+            crate::Error::sys(
+                e,
+                format!(
+                    "{op}: working directory {}",
+                    String::from_utf8_lossy(dir.to_bytes())
+                ),
+            )
+        })
 }
 
 /// Moves `fd` to a number >= 3 (keeping O_CLOEXEC), so that a later dup2
@@ -272,7 +306,11 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: close_range only closes descriptors; the caller has decided
     // that none in [first, last] is needed any more.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 fn close_listed(keep: &[RawFd]) -> Result<(), Errno> {
@@ -290,7 +328,8 @@ fn close_listed(keep: &[RawFd]) -> Result<(), Errno> {
         let mut buf = [0u8; 1024];
         loop {
             // SAFETY: getdents64 writes at most buf.len() bytes into buf.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, dirfd, buf.as_mut_ptr(), buf.len()) };
+            let n =
+                unsafe { libc::syscall(libc::SYS_getdents64, dirfd, buf.as_mut_ptr(), buf.len()) };
             if n < 0 {
                 return Err(Errno::last());
             }
@@ -359,7 +398,15 @@ pub(crate) fn reset_signals(which: u64) {
         }
         // SAFETY: a valid (zeroed = SIG_DFL) kernel sigaction, no old
         // action requested, 8-byte kernel sigset.
-        unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
     }
     // SAFETY: an empty set is a valid mask.
     unsafe {
@@ -391,7 +438,11 @@ pub(crate) fn rewrite_pid(fd: RawFd, pid: i32, truncate: bool) -> Result<(), Err
             }
         }
         // A short write (a full disk) must not leave a partial pid behind.
-        return if n as usize == bytes.len() { Ok(()) } else { Err(Errno::ENOSPC) };
+        return if n as usize == bytes.len() {
+            Ok(())
+        } else {
+            Err(Errno::ENOSPC)
+        };
     }
 }
 
@@ -450,12 +501,28 @@ pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 /// pidfd_send_signal(2) (Linux 5.1) with no siginfo and no flags.
 pub(crate) fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> Result<(), Errno> {
     // SAFETY: a NULL siginfo is allowed and means "as kill(2) would".
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, std::ptr::null::<libc::siginfo_t>(), 0u32) };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 /// kill(2); the fallback where pidfds are missing.
 pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
     // SAFETY: kill has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, sig) } == 0 { Ok(()) } else { Err(Errno::last()) }
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
 }

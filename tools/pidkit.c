@@ -575,7 +575,7 @@ static int cmd_stop(int argc, char **argv)
         return usage_error("stop", "expected exactly one pidfile");
     const char *path = argv[optind];
     const char *name = signal_name(sig);
-    char signame[16];
+    char signame[24];
     if (name)
         snprintf(signame, sizeof signame, "SIG%s", name);
     else

@@ -126,7 +126,10 @@ pub unsafe extern "C" fn pidkit_detach(opts: *const pidkit_detach_opts) -> pid_t
         // SAFETY: per this function's contract.
         let o = unsafe { read_opts(opts) }?;
         if o.n_keep_fds > 0 && o.keep_fds.is_null() {
-            return Err(Error::new(Errno::EINVAL, "pidkit_detach: keep_fds is NULL but n_keep_fds > 0"));
+            return Err(Error::new(
+                Errno::EINVAL,
+                "pidkit_detach: keep_fds is NULL but n_keep_fds > 0",
+            ));
         }
         let keep_fds: &[c_int] = if o.n_keep_fds == 0 {
             &[]

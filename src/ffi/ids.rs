@@ -135,7 +135,7 @@ pub extern "C" fn pidkit_alive(pid: pid_t) -> c_int {
 /// in it) without a controlling terminal. Returns the new session id (the
 /// caller's pid), or -EPERM if the caller already leads a process group.
 #[no_mangle]
-pub extern "C" fn pidkit_setsid() -> pid_t {
+pub extern "C" fn pidkit_setsid() -> c_int {
     ffi_entry!("pidkit_setsid", { ids::setsid() })
 }
 
@@ -158,7 +158,12 @@ pub extern "C" fn pidkit_proc_info_get(pid: pid_t, out: *mut pidkit_proc_info) -
         }
         let info = ids::proc_info(pid)?;
         let full = pidkit_proc_info::from_core(&info, size);
-        let n = PROC_INFO_ENDS.iter().copied().filter(|&e| e <= size as usize).max().unwrap_or(0);
+        let n = PROC_INFO_ENDS
+            .iter()
+            .copied()
+            .filter(|&e| e <= size as usize)
+            .max()
+            .unwrap_or(0);
         let start = std::mem::size_of::<u32>();
         // SAFETY: bytes [start, n) lie within both `full` and the caller's `size` bytes;
         // the caller's `size` member itself is left alone.

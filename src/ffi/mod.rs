@@ -12,11 +12,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 // In the order of API.md: the header follows it.
-pub mod ids;
-pub mod pidfile;
 pub mod detach;
-pub mod spawn;
+pub mod ids;
 pub mod notify;
+pub mod pidfile;
+pub mod spawn;
 
 /// Wraps the body of every exported function: `ffi_entry!("name", { ... })`.
 /// The body evaluates to a `Result<T>`; `Ok(v)` is returned as is, `Err(e)`
@@ -103,7 +103,12 @@ fn install_quiet_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             if IN_BOUNDARY.with(Cell::get) > 0 {
                 let text = match info.location() {
-                    Some(l) => format!("{} at {}:{}", payload_text(info.payload()), l.file(), l.line()),
+                    Some(l) => format!(
+                        "{} at {}:{}",
+                        payload_text(info.payload()),
+                        l.file(),
+                        l.line()
+                    ),
                     None => payload_text(info.payload()),
                 };
                 PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(text));
@@ -145,7 +150,9 @@ pub(crate) fn boundary<T: FfiReturn>(name: &str, body: impl FnOnce() -> Result<T
             let detail = PANIC_MESSAGE
                 .with(|m| m.borrow_mut().take())
                 .unwrap_or_else(|| payload_text(payload.as_ref()));
-            set_last_error(&format!("{name}: internal fault in pidkit (please report this bug): {detail}"));
+            set_last_error(&format!(
+                "{name}: internal fault in pidkit (please report this bug): {detail}"
+            ));
             T::on_panic()
         }
     }
@@ -211,11 +218,23 @@ pub(crate) unsafe fn read_opts<T: OptsStruct>(p: *const T) -> Result<T> {
     if size < 8 {
         return Err(Error::new(
             Errno::EINVAL,
-            format!("{}: size {} is too small to hold size and flags", T::NAME, size),
+            format!(
+                "{}: size {} is too small to hold size and flags",
+                T::NAME,
+                size
+            ),
         ));
     }
     if size > MAX_OPTS_SIZE {
-        return Err(Error::new(Errno::E2BIG, format!("{}: size {} is larger than {}", T::NAME, size, MAX_OPTS_SIZE)));
+        return Err(Error::new(
+            Errno::E2BIG,
+            format!(
+                "{}: size {} is larger than {}",
+                T::NAME,
+                size,
+                MAX_OPTS_SIZE
+            ),
+        ));
     }
     let size = size as usize;
     if size > known {
@@ -234,12 +253,20 @@ pub(crate) unsafe fn read_opts<T: OptsStruct>(p: *const T) -> Result<T> {
             ));
         }
     }
-    let n = T::MEMBER_ENDS.iter().copied().filter(|&e| e <= size).max().unwrap_or(0);
+    let n = T::MEMBER_ENDS
+        .iter()
+        .copied()
+        .filter(|&e| e <= size)
+        .max()
+        .unwrap_or(0);
     // SAFETY: n <= size (readable in the caller's struct) and n <= size_of::<T>().
     unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&mut out as *mut T).cast::<u8>(), n) };
     let unknown = out.flags() & !T::KNOWN_FLAGS;
     if unknown != 0 {
-        return Err(Error::new(Errno::EINVAL, format!("{}: unknown flag bits {:#x}", T::NAME, unknown)));
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("{}: unknown flag bits {:#x}", T::NAME, unknown),
+        ));
     }
     Ok(out)
 }
@@ -255,7 +282,11 @@ pub(crate) use member_ends;
 /// The library version, "MAJOR.MINOR.PATCH". The string is static.
 #[no_mangle]
 pub extern "C" fn pidkit_version() -> *const c_char {
-    ffi_entry!("pidkit_version", { Ok(concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast::<c_char>()) })
+    ffi_entry!("pidkit_version", {
+        Ok(concat!(env!("CARGO_PKG_VERSION"), "\0")
+            .as_ptr()
+            .cast::<c_char>())
+    })
 }
 
 /// The message of the calling thread's last failed pidkit call, or "" if
@@ -264,7 +295,9 @@ pub extern "C" fn pidkit_version() -> *const c_char {
 /// next failing call on that thread (copy it if you need it longer).
 #[no_mangle]
 pub extern "C" fn pidkit_last_error() -> *const c_char {
-    ffi_entry!("pidkit_last_error", { Ok(LAST_ERROR.with(|e| e.borrow().as_ptr().cast::<c_char>())) })
+    ffi_entry!("pidkit_last_error", {
+        Ok(LAST_ERROR.with(|e| e.borrow().as_ptr().cast::<c_char>()))
+    })
 }
 
 #[cfg(test)]
@@ -276,7 +309,10 @@ mod tests {
         let r: c_int = boundary("pidkit_test", || -> Result<c_int> { panic!("boom {}", 42) });
         assert_eq!(r, -(libc::ENOTRECOVERABLE));
         // SAFETY: pidkit_last_error returns a valid C string.
-        let msg = unsafe { CStr::from_ptr(pidkit_last_error()) }.to_str().unwrap().to_string();
+        let msg = unsafe { CStr::from_ptr(pidkit_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(msg.starts_with("pidkit_test: internal fault"), "{msg}");
         assert!(msg.contains("boom 42"), "{msg}");
         // The boundary stays usable afterwards.
@@ -300,7 +336,10 @@ mod tests {
         set_last_error("main thread message");
         std::thread::spawn(|| {
             // SAFETY: as above.
-            assert_eq!(unsafe { CStr::from_ptr(pidkit_last_error()) }.to_bytes(), b"");
+            assert_eq!(
+                unsafe { CStr::from_ptr(pidkit_last_error()) }.to_bytes(),
+                b""
+            );
         })
         .join()
         .unwrap();

@@ -255,15 +255,20 @@ pub unsafe extern "C" fn pidkit_pidfile_read(path: *const c_char, pid: *mut pid_
 
 /// Sends `sig` to the holder of the pidfile, only while the file is held;
 /// `*holder` = the pid signalled. -ESRCH when it is not held (absent,
-/// stale, or no pid written yet) or the holder is gone. `sig` 0 checks
-/// without signalling. Signals through a pidfd opened before the lock is
+/// stale, or no pid written yet) or the holder is gone; -EINVAL for a
+/// signal number outside 0..64; -EPERM when the caller may not signal the
+/// holder. `sig` 0 checks without signalling. Signals through a pidfd opened before the lock is
 /// checked again, so a recycled pid is never signalled (on kernels without
 /// pidfds, kill(2) right after that re-check).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn pidkit_pidfile_kill(path: *const c_char, sig: c_int, holder: *mut pid_t) -> c_int {
+pub unsafe extern "C" fn pidkit_pidfile_kill(
+    path: *const c_char,
+    sig: c_int,
+    holder: *mut pid_t,
+) -> c_int {
     ffi_entry!("pidkit_pidfile_kill", {
         // SAFETY: per this function's contract.
         let path = unsafe { c_str("pidkit_pidfile_kill", "path", path) }?;

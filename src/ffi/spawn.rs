@@ -20,8 +20,10 @@ pub const PIDKIT_SPAWN_INHERIT_STDIO: u32 = 1 << 2;
 /// reaps it with waitpid.
 pub const PIDKIT_SPAWN_NO_DOUBLE_FORK: u32 = 1 << 3;
 
-const SPAWN_FLAGS: u32 =
-    PIDKIT_SPAWN_SEARCH_PATH | PIDKIT_SPAWN_KEEP_CWD | PIDKIT_SPAWN_INHERIT_STDIO | PIDKIT_SPAWN_NO_DOUBLE_FORK;
+const SPAWN_FLAGS: u32 = PIDKIT_SPAWN_SEARCH_PATH
+    | PIDKIT_SPAWN_KEEP_CWD
+    | PIDKIT_SPAWN_INHERIT_STDIO
+    | PIDKIT_SPAWN_NO_DOUBLE_FORK;
 
 /// Options for pidkit_spawn. Initialize with PIDKIT_SPAWN_OPTS_INIT; NULL
 /// options mean all defaults.
@@ -76,8 +78,8 @@ unsafe impl OptsStruct for pidkit_spawn_opts {
 ///
 /// Errors: the -errno of a failed exec (-ENOENT, -EACCES, -ENOEXEC, ...),
 /// also when PATH lookup finds nothing; -EEXIST (with the holder in
-/// pidkit_last_error()) when its pidfile is held; -EINVAL for NULL or
-/// empty argv, bad flags or options; -errno of opening a stdio file or the
+/// pidkit_last_error()) when its pidfile is held; -EINVAL for NULL argv
+/// or argv[0] NULL, bad flags or options; -ENOENT for an empty argv[0]; -errno of opening a stdio file or the
 /// workdir. On failure no process is left and the pidfile is removed.
 ///
 /// Safe to call from a process with many threads: everything that
@@ -101,7 +103,10 @@ pub unsafe extern "C" fn pidkit_spawn(
         let o = unsafe { read_opts(opts) }?;
         // SAFETY: argv is a non-NULL, NULL-terminated array, per the contract.
         if unsafe { *argv }.is_null() {
-            return Err(Error::new(Errno::EINVAL, "pidkit_spawn: argv is empty (argv[0] is NULL)"));
+            return Err(Error::new(
+                Errno::EINVAL,
+                "pidkit_spawn: argv is empty (argv[0] is NULL)",
+            ));
         }
         let has = |f: u32| o.flags & f != 0;
         let options = Options {
