@@ -135,7 +135,8 @@ check-install: lib
 	readelf -d $(B)/stage/ps-shared | grep -q 'NEEDED.*\[$(SONAME)\]'
 	@echo "check-install: layout ok; shared and static pkg-config builds run"
 
-check: all check-header check-cxx check-symbols check-install test-rust test-c $(CHECK_EXTRA)
+# test-c last: its prove summary closes the output.
+check: all check-header check-cxx check-symbols check-install test-rust $(CHECK_EXTRA) test-c
 
 # The main job through the CLI (run --pidfile, status, a refused second
 # start, ids, stop), then a `ps xao comm,pid,ppid,pgid,sid`-like listing of
