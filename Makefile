@@ -49,7 +49,7 @@ CLEAN_EXTRA   ?=
 UNINSTALL_EXTRA ?=
 -include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all lib cargo-build header check-header check check-symbols check-cxx check-install \
+.PHONY: all lib cargo-build header check-header check check-symbols check-cxx check-install check-tools \
         c-tests test-c test-rust demo install uninstall clean
 
 all: lib $(C_TESTS) $(EXAMPLES) $(ALL_EXTRA)
@@ -118,12 +118,22 @@ check-symbols: $(B)/$(SONAME)
 test-rust:
 	$(CARGO) test --release --quiet
 
-test-c: $(C_TESTS)
+test-c: $(C_TESTS) | check-tools
 	prove -f --exec '' $(C_TESTS)
+
+# pkg-config and prove, installed with apt-get when missing and we are root
+# on Debian (a fresh machine running `make check`).
+check-tools:
+	@need=; command -v pkg-config >/dev/null || need="$$need pkg-config"; \
+	 command -v prove >/dev/null || need="$$need perl"; \
+	 if [ -n "$$need" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   echo "check: installing$$need"; export DEBIAN_FRONTEND=noninteractive; \
+	   apt-get update -qq && apt-get install -y -qq$$need >/dev/null; \
+	 fi
 
 # Installs into a staging prefix and builds the demo with pkg-config
 # against it, shared and static, as a user of the installed library would.
-check-install: lib
+check-install: lib check-tools
 	rm -rf $(B)/stage
 	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(B)/stage >/dev/null
 	test -L $(B)/stage/lib/libpidkit.so -a -f $(B)/stage/lib/$(SONAME) -a -f $(B)/stage/lib/libpidkit.a
