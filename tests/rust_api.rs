@@ -42,7 +42,11 @@ fn release_leaves_a_replacement_file_alone() {
     fs::write(&other, "99999\n").unwrap();
     fs::rename(&other, &path).unwrap();
     drop(pf);
-    assert_eq!(fs::read_to_string(&path).unwrap(), "99999\n", "the replacement must survive our release");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "99999\n",
+        "the replacement must survive our release"
+    );
     fs::remove_dir_all(&d).unwrap();
 }
 
@@ -72,9 +76,15 @@ fn a_stale_file_naming_a_live_pid_is_taken_over() {
     let d = tempdir("stale");
     let path = d.join("app.pid");
     fs::write(&path, "1\n").unwrap();
-    assert_eq!(pidkit::pidfile::check(&std::ffi::CString::new(path.to_str().unwrap()).unwrap()).unwrap(), None);
+    assert_eq!(
+        pidkit::pidfile::check(&std::ffi::CString::new(path.to_str().unwrap()).unwrap()).unwrap(),
+        None
+    );
     let pf = Pidfile::acquire(&path).unwrap();
-    assert_eq!(fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
     drop(pf);
     assert!(!path.exists());
     fs::remove_dir_all(&d).unwrap();
