@@ -28,7 +28,9 @@ bench: bench-deps
 
 # Debian packages (only those missing; one apt-get update first), then the venv.
 bench-deps:
-	@need=; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || need="$$need $$p"; done; \
+	@need=; for p in $(BENCH_APT); do \
+	   case "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" in *" installed") ;; *) need="$$need $$p" ;; esac; \
+	 done; \
 	 python3 -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	 if [ -n "$$need" ]; then \
 	   echo "bench: installing$$need"; \

@@ -43,7 +43,9 @@ deb:
 	 echo "deb: built, linted, installed, tested and removed in $$(( $$(date +%s) - start )) s"
 
 deb-tools:
-	@need=; for p in $(DEB_APT); do dpkg -s $$p >/dev/null 2>&1 || need="$$need $$p"; done; \
+	@need=; for p in $(DEB_APT); do \
+	   case "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" in *" installed") ;; *) need="$$need $$p" ;; esac; \
+	 done; \
 	 if [ -n "$$need" ]; then \
 	   echo "deb: installing$$need"; \
 	   export DEBIAN_FRONTEND=noninteractive; \
