@@ -133,20 +133,16 @@ pub unsafe extern "C" fn pidkit_pidfile_acquire(
         non_null!("pidkit_pidfile_acquire", out);
         // SAFETY: per this function's contract.
         let opts = unsafe { read_opts(opts) }?.to_core()?;
-        match pidfile::acquire(path, &opts) {
-            Ok(inner) => {
-                // SAFETY: out is non-NULL and writable.
-                unsafe { *out = Box::into_raw(Box::new(pidkit_pidfile { inner })) };
-                Ok(0)
+        let inner = pidfile::acquire(path, &opts).inspect_err(|e| {
+            if let (Some(h), false) = (e.holder(), holder.is_null()) {
+                // SAFETY: holder is non-NULL and writable (the contract);
+                // written only on the documented -EEXIST / -ETIMEDOUT.
+                unsafe { *holder = h };
             }
-            Err(e) => {
-                if let (Some(h), false) = (e.holder(), holder.is_null()) {
-                    // SAFETY: holder is non-NULL and writable.
-                    unsafe { *holder = h };
-                }
-                Err(e)
-            }
-        }
+        })?;
+        // SAFETY: out is non-NULL and writable.
+        unsafe { *out = Box::into_raw(Box::new(pidkit_pidfile { inner })) };
+        Ok(0)
     })
 }
 
