@@ -608,13 +608,10 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
 /// single-fork daemon normally too, but one that closed the channel by
 /// exec'ing lives on: give it a moment, never block forever.
 fn reap(child: i32, bounded: bool) {
-    let mut status = 0;
     if !bounded {
-        // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
-        }
-        return;
+        return sys::reap(child);
     }
+    let mut status = 0;
     for _ in 0..100 {
         // SAFETY: as above.
         let r = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };

@@ -6,7 +6,7 @@ use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::{self, Pid};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// The calling process's pid.
 pub fn getpid() -> i32 {
@@ -324,13 +324,9 @@ fn open_proc(path: &mut PathBuf64, pid: i32, name: &[u8]) -> std::result::Result
     crate::sys::open_cloexec(cpath, libc::O_RDONLY)
 }
 
+/// One read of a /proc file; 0 bytes means the process is gone.
 fn read_once(fd: &OwnedFd, buf: &mut [u8]) -> std::result::Result<usize, Errno> {
-    let n = loop {
-        match nix::unistd::read(fd.as_raw_fd(), buf) {
-            Err(Errno::EINTR) => continue,
-            r => break r?,
-        }
-    };
+    let n = crate::sys::read_retry(fd, buf)?;
     if n == 0 {
         return Err(Errno::ESRCH);
     }

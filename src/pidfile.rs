@@ -633,11 +633,9 @@ fn flock_held(st: &FileStat) -> Option<bool> {
     let mut content = Vec::with_capacity(4096);
     let mut buf = [0u8; 8192];
     loop {
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) => content.extend_from_slice(&buf[..n]),
-            Err(Errno::EINTR) => continue,
-            Err(_) => return None,
+        match sys::read_retry(&fd, &mut buf).ok()? {
+            0 => break,
+            n => content.extend_from_slice(&buf[..n]),
         }
     }
     let major = libc::major(st.st_dev) as u64;

@@ -344,10 +344,7 @@ pub(crate) unsafe fn spawn_raw(
         // The intermediate has exited (vfork semantics) or, where the clone
         // ran without them (valgrind makes CLONE_VFORK a plain fork), is
         // about to: reap it before reading what it wrote.
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
-        }
+        sys::reap(child);
     }
     let step = outcome.step.load(Ordering::SeqCst);
     let errno = outcome.errno.load(Ordering::SeqCst);
@@ -358,10 +355,7 @@ pub(crate) unsafe fn spawn_raw(
     };
     if opts.no_double_fork && step != 0 {
         // A program that failed before or at exec has exited: reap it.
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        while unsafe { libc::waitpid(child, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {
-        }
+        sys::reap(child);
     }
     drop((stdio, workdir));
     if step != 0 {

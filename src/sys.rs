@@ -111,6 +111,30 @@ pub(crate) fn open_raw(path: &CStr, flags: i32, mode: libc::mode_t) -> Result<Ow
     }
 }
 
+/// One read(2), retrying EINTR. Async-signal-safe.
+pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: read into a buffer we own, at most its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Waits for our child `pid` to exit, retrying EINTR (ECHILD, e.g. with
+/// SIGCHLD ignored or another thread's wait(-1), ends the wait too).
+pub(crate) fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last() == Errno::EINTR {}
+}
+
 static PAGE_SIZE: AtomicU64 = AtomicU64::new(0);
 
 /// The page size, asked once.
@@ -142,18 +166,7 @@ pub(crate) fn self_status(op: &str) -> Result<SelfStatus, crate::Error> {
     let what = |e: Errno| crate::Error::sys(e, format!("{op}: read /proc/self/status"));
     let fd = open_cloexec(c"/proc/self/status", libc::O_RDONLY).map_err(what)?;
     let mut buf = [0u8; 4096];
-    let n = loop {
-        use std::os::fd::AsRawFd;
-        // SAFETY: read into a buffer we own, at most its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(what(e)),
-        }
-    };
+    let n = read_retry(&fd, &mut buf).map_err(what)?;
     parse_self_status(&buf[..n]).ok_or_else(|| {
         crate::Error::new(
             Errno::EBADMSG,
