@@ -293,11 +293,11 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
         std::hint::black_box(&DAEMON_PLAN);
         // SAFETY: this process's copy of the plan, parked above, never freed.
         let plan = unsafe { &*plan };
-        in_child(plan, single, opts.no_wait);
+        let me = in_child(plan, single, opts.no_wait);
         // Now the daemon. Record the readiness state and the pidfile's new
         // owner, then return to the caller.
         if let Some(pf) = opts.pidfile {
-            pf.set_owner(crate::ids::getpid());
+            pf.set_owner(me);
         }
         let channel = plan.theirs.as_raw_fd();
         READY_CHANNEL.store(if opts.no_wait { -1 } else { channel }, Ordering::SeqCst);
@@ -306,7 +306,7 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
             // SAFETY: closing the daemon's own copy of the channel.
             unsafe { libc::close(channel) };
         }
-        DAEMON_PID.store(crate::ids::getpid(), Ordering::SeqCst);
+        DAEMON_PID.store(me, Ordering::SeqCst);
         REPORTED.store(0, Ordering::SeqCst);
         KEEP_NOTIFY_SOCKET.store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
         return Ok(Detached::Daemon);
@@ -433,8 +433,9 @@ fn channel() -> Result<(OwnedFd, OwnedFd)> {
 
 /// The forked side: setsid, second fork (the intermediate writes the pid
 /// file and reports the daemon's pid, then leaves), then the daemon's
-/// setup. Returns only in the daemon. Async-signal-safe throughout.
-fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
+/// setup. Returns only in the daemon, with its pid. Async-signal-safe
+/// throughout.
+fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) -> i32 {
     let channel = plan.theirs.as_raw_fd();
     // SAFETY: closing the original's end in this process only.
     unsafe { libc::close(plan.ours.as_raw_fd()) };
@@ -477,9 +478,10 @@ fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
     // The daemon writes its own pid into the pidfile before it can report
     // ready, so the file names the daemon when the original returns (a
     // service manager with Type=forking reads it then).
+    let me = crate::ids::getpid();
     if single_fork || !no_wait {
         if let Some(fd) = plan.pidfile_fd {
-            if let Err(e) = sys::rewrite_pid(fd, crate::ids::getpid(), true) {
+            if let Err(e) = sys::rewrite_pid(fd, me, true) {
                 fail(channel, Step::Pidfile, e);
             }
         }
@@ -490,7 +492,7 @@ fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
             Msg {
                 kind: MSG_PID,
                 step: 0,
-                value: crate::ids::getpid(),
+                value: me,
             },
         );
     }
@@ -527,6 +529,7 @@ fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) {
         }
     }
     sys::reset_signals(plan.signals_to_reset);
+    me
 }
 
 /// The original's side: read reports until the outcome is known, and reap
