@@ -7,11 +7,16 @@
 #   make check-oldkernel  the other C tests again, under test_seccomp's seccomp filter that
 #                         makes close_range, pidfd_open, pidfd_send_signal and clone3 fail
 #                         with ENOSYS (a pre-5.3 kernel, as far as pidkit can tell)
+#   make check-pidns      the C, CLI and Python tests again inside a new pid namespace with
+#                         its own /proc (unshare -pf --mount-proc, needs root): as in a
+#                         container, the caller's session leader is invisible (getsid = 0)
+#                         and /proc/locks hides locks whose taker is gone or outside
 #   make stress           c-tests/stress.c: STRESS_ROUNDS (1000) rounds of 50 processes racing
 #                         acquire, STRESS_CYCLES (10000) acquire/release cycles against a checker
 #   make check-stress     the same with STRESS_ROUNDS=50 STRESS_CYCLES=2000 (run by `make check`)
 #   make fuzz             both cargo-fuzz targets, FUZZ_SECONDS (60) each (nightly; fuzz/README.md)
-#   make check-all        check + check-asan + check-valgrind + check-oldkernel (all already in check)
+#   make check-all        check + check-asan + check-valgrind + check-oldkernel + check-pidns
+#                         (all already in check)
 #
 # Tests may honour PIDKIT_TEST_QUICK=1 (set for the valgrind run) to do fewer
 # iterations; nothing requires them to.
@@ -30,7 +35,7 @@ STRESS_ROUNDS   ?= 1000
 STRESS_CYCLES   ?= 10000
 PROVE           ?= prove
 
-.PHONY: check-asan check-valgrind check-faults check-oldkernel stress check-stress check-all \
+.PHONY: check-asan check-valgrind check-faults check-oldkernel check-pidns stress check-stress check-all \
         fuzz hardening-tools clean-hardening
 
 # CI runs on a fresh machine: install what is missing (as root, Debian).
@@ -75,6 +80,16 @@ OLDKERNEL_TESTS := $(filter-out $(B)/c-tests/test_seccomp,$(C_TESTS))
 check-oldkernel: $(B)/c-tests/test_seccomp $(OLDKERNEL_TESTS) | hardening-tools
 	$(PROVE) -f --exec '$(CURDIR)/$(B)/c-tests/test_seccomp --old-kernel --' $(OLDKERNEL_TESTS)
 
+# Containers run us in a pid namespace: what /proc shows there differs
+# (sid/pgid 0 for leaders outside, locks missing from /proc/locks). Skipped,
+# and says so, where a pid namespace cannot be made (not root, no unshare).
+check-pidns: $(C_TESTS) $(CLI) $(B)/$(SONAME) | hardening-tools
+	@if ! unshare --pid --fork --mount-proc true 2>/dev/null; then \
+	   echo "check-pidns: SKIP, cannot create a pid namespace here (needs root and unshare)"; exit 0; \
+	 fi; \
+	 echo "unshare --pid --fork --mount-proc $(MAKE) test-c check-cli check-python"; \
+	 unshare --pid --fork --mount-proc $(MAKE) --no-print-directory test-c check-cli check-python
+
 # $(B)/c-tests/stress is built by the Makefile's $(B)/c-tests/% rule.
 stress: $(B)/c-tests/stress | hardening-tools
 	STRESS_ROUNDS=$(STRESS_ROUNDS) STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) -v -f --exec '' $(B)/c-tests/stress
@@ -90,7 +105,7 @@ fuzz:
 	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
 	done
 
-check-all: check check-asan check-valgrind check-oldkernel
+check-all: check check-asan check-valgrind check-oldkernel check-pidns
 
 clean-hardening:
 	rm -rf $(B)/asan fuzz/target
@@ -98,5 +113,5 @@ clean-hardening:
 # test_faults and test_seccomp are test_*.c: `make test-c` runs them already.
 # Together these add about a minute to `make check` on 2 cores (stress 1 s,
 # oldkernel 15 s, asan 10 s, valgrind 35 s).
-CHECK_EXTRA += check-stress check-oldkernel check-asan check-valgrind
+CHECK_EXTRA += check-stress check-oldkernel check-pidns check-asan check-valgrind
 CLEAN_EXTRA += clean-hardening

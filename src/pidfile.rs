@@ -150,7 +150,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         if opts.strict {
             check_file_owner(&st, path)?;
         }
-        lock(&fd, path, opts.wait, deadline)?;
+        lock(&fd, &st, path, opts.wait, deadline)?;
         // The holder we waited for (or a releasing one) may have unlinked or
         // replaced the path between our open and our lock: the lock must be
         // on the file the path names now, else start over.
@@ -343,8 +343,20 @@ fn absolute(path: &CStr) -> Result<CString> {
 /// wakes at most 40 times a second and notices a release within 25 ms. An
 /// unbounded wait is a plain blocking flock: the kernel wakes us the moment
 /// the holder's lock goes.
-fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Result<()> {
+///
+/// Trying once, a refusal whose holder is not evidently real (see
+/// [`evident_holder`]) may be pidkit_pidfile_check's shared probe lock,
+/// held for a few microseconds: that is retried with a short backoff
+/// (about 3 ms in all) before -EEXIST.
+fn lock(
+    fd: &OwnedFd,
+    st: &FileStat,
+    path: &CStr,
+    wait: Wait,
+    deadline: Option<Instant>,
+) -> Result<()> {
     let mut backoff = Duration::from_millis(1);
+    let mut probe_backoff = Duration::from_micros(50);
     loop {
         match flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
             Ok(()) => return Ok(()),
@@ -376,6 +388,11 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
             }
             _ => {
                 let holder = read_holder(fd.as_raw_fd());
+                if probe_backoff <= Duration::from_millis(2) && !evident_holder(holder, st) {
+                    std::thread::sleep(probe_backoff);
+                    probe_backoff *= 2;
+                    continue;
+                }
                 return Err(Error::new(
                     Errno::EEXIST,
                     format!("pidfile {} is {}", Shown(path), held_by(holder)),
@@ -384,6 +401,17 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
             }
         }
     }
+}
+
+/// Whether the lock that refused us is evidently a holder's rather than a
+/// checker's momentary probe (a probe is shared): /proc/locks lists an
+/// exclusive lock on the file, or, where the kernel may hide it there (see
+/// [`flock_listed`]), the file names a live process other than us.
+fn evident_holder(holder: i32, st: &FileStat) -> bool {
+    flock_listed(st) == Some(true)
+        || (holder > 0
+            && holder != crate::ids::getpid()
+            && crate::ids::alive(holder).unwrap_or(true))
 }
 
 fn held_by(holder: i32) -> String {
@@ -624,11 +652,16 @@ impl Drop for Pidfile {
     }
 }
 
-/// Whether some process holds an exclusive flock on the file `st` describes,
-/// learnt from /proc/locks without taking any lock: even a momentary shared
-/// probe lock would make a concurrent acquire see EWOULDBLOCK and report a
-/// false EEXIST. `None` when /proc/locks cannot be read.
-fn flock_held(st: &FileStat) -> Option<bool> {
+/// Whether /proc/locks lists an exclusive flock on the file `st` describes,
+/// learnt without taking any lock. `None` when /proc/locks cannot be read.
+///
+/// A listed lock is proof; a missing one is not. The kernel shows a lock
+/// under the pid of the process that took it, translated into the pid
+/// namespace of the /proc mount, and leaves the lock out when that process
+/// has exited or is not visible there: in a container, the lock a daemon
+/// inherited from the process that detached it is invisible. st_dev can
+/// also differ from the lock's device (btrfs subvolumes, overlayfs).
+fn flock_listed(st: &FileStat) -> Option<bool> {
     let fd = sys::open_cloexec(c"/proc/locks", libc::O_RDONLY).ok()?;
     let mut content = Vec::with_capacity(4096);
     let mut buf = [0u8; 8192];
@@ -709,26 +742,31 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
     Ok(Some((fd, st)))
 }
 
-/// Whether the file behind `fd` is exclusively locked by someone. Without
-/// /proc/locks, falls back to a non-blocking shared probe lock (which a
-/// concurrent acquire may then briefly see as a holder).
+/// Whether the file behind `fd` is exclusively locked by someone.
+///
+/// A lock listed in /proc/locks answers without touching the file. When
+/// none is listed (or /proc/locks cannot be read) the lock may still be
+/// there, hidden (see [`flock_listed`]), so a non-blocking shared probe lock
+/// on our own descriptor decides: it fails only under an exclusive lock. A
+/// probe that succeeds is dropped at once; an acquire that collides with it
+/// in that moment retries (see [`lock`]) instead of reporting a holder.
 fn is_held(fd: &OwnedFd, st: &FileStat) -> bool {
-    match flock_held(st) {
-        Some(held) => held,
-        None => match flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) {
-            Err(Errno::EWOULDBLOCK) => true,
-            Ok(()) => {
-                let _ = flock(fd.as_raw_fd(), libc::LOCK_UN);
-                false
-            }
-            Err(_) => false,
-        },
+    if flock_listed(st) == Some(true) {
+        return true;
+    }
+    match flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) {
+        Err(Errno::EWOULDBLOCK) => true,
+        Ok(()) => {
+            let _ = flock(fd.as_raw_fd(), libc::LOCK_UN);
+            false
+        }
+        Err(_) => false,
     }
 }
 
 /// `Some(holder)` when a live process holds the pidfile (holder 0 if it has
 /// not written its pid yet); `None` when it is absent or stale. Never
-/// creates, changes or removes anything, and takes no lock.
+/// creates, changes or removes anything; see [`is_held`] for how it looks.
 pub fn check(path: &CStr) -> Result<Option<i32>> {
     // A holder may replace the file while we look (release + re-acquire):
     // look again when the path no longer names what we examined.
