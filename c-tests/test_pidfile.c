@@ -1043,6 +1043,76 @@ static void test_read_corpus(void)
     rmtree(d);
 }
 
+/* A shared flock on the pidfile is no holder (a holder's lock is exclusive):
+ * it is what check's probe looks like. A try-once acquire waits out a short
+ * one and succeeds; one kept for long gives -EEXIST after about 100 ms. */
+static pid_t shared_locker(const char *path, int ms, int *ready_fd)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t c = xfork();
+    if (c == 0) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char b = fd >= 0 && flock(fd, LOCK_SH) == 0 ? 'y' : 'n';
+        if (write(p[1], &b, 1) != 1)
+            _exit(1);
+        usleep((useconds_t)ms * 1000);
+        flock(fd, LOCK_UN); /* not at exit: that can be slow (valgrind) */
+        pause();
+    }
+    close(p[1]);
+    char b = 0;
+    bool up = c > 0 && readn_timeout(p[0], &b, 1, 5000) == 0 && b == 'y';
+    *ready_fd = p[0];
+    return up ? c : -1;
+}
+
+static void test_shared_lock(void)
+{
+    char d[PATH_MAX], path[PATH_MAX];
+    if (!newdir(d, "/tmp"))
+        return;
+    pjoin(path, d, "sh.pid");
+    spits(path, "1\n");
+    int rfd = -1;
+    pid_t c = shared_locker(path, 8, &rfd);
+    pidkit_pidfile *pf = NULL;
+    pid_t h = -777;
+    long t0 = now_ms();
+    int r = c > 0 ? pidkit_pidfile_acquire(path, NULL, &pf, &h) : -1;
+    long took = now_ms() - t0;
+    ok(c > 0 && r == 0 && has_pid(path, getpid()),
+       "a shared lock held for 8 ms is no holder: a try-once acquire waits it out and wins (%d %s, %ld ms)", r, emsg(r), took);
+    ok(h == -777, "... holder untouched on success");
+    pidkit_pidfile_release(pf);
+    kill(c, SIGKILL);
+    reap(c, 5000, NULL);
+    close(rfd);
+
+    spits(path, "1\n");
+    c = shared_locker(path, 3000, &rfd);
+    pf = NULL;
+    h = -777;
+    t0 = now_ms();
+    r = c > 0 ? pidkit_pidfile_acquire(path, NULL, &pf, &h) : -1;
+    took = now_ms() - t0;
+    ok(c > 0 && r == -EEXIST && pf == NULL && h == 1 && strstr(pidkit_last_error(), "shared"),
+       "a shared lock kept for long: -EEXIST, holder = the pid in the file, a message that says so (%d, holder %d: %s)", r, (int)h,
+       emsg(r));
+    ok(took >= 90 && took < 2000, "... after retrying for about 100 ms, not at once and not until it goes (%ld ms)", took);
+    ok(strcmp(content(path), "1\\n") == 0, "... and the file is untouched (%s)", content(path));
+    h = -777;
+    r = pidkit_pidfile_check(path, &h);
+    ok(r == 0 && h == -777, "check: a file under a shared lock only is not held (%d)", r);
+    if (c > 0) {
+        kill(c, SIGKILL);
+        reap(c, 5000, NULL);
+    }
+    close(rfd);
+    rmtree(d);
+}
+
 static void test_check(void)
 {
     char d[PATH_MAX], path[PATH_MAX], missing[PATH_MAX], buf[32];
@@ -2262,6 +2332,7 @@ int main(int argc, char **argv)
     test_wait();
     test_race(50, 20);
     test_two_acquirers();
+    test_shared_lock();
     test_checker_vs_acquirer(0);
     test_checker_vs_acquirer(PIDKIT_PIDFILE_KEEP_FILE);
     test_kill();

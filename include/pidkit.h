@@ -567,12 +567,11 @@ int pidkit_pidfile_fd(const struct pidkit_pidfile *pf);
  * 1: the pidfile is held by a live process (`*holder` = its pid, 0 if it
  * has not written it yet); 0: not held (absent or stale). A pid written in
  * a stale file never makes it "held", however alive that pid is. Never
- * creates, changes or removes anything. A lock listed in /proc/locks
- * answers at once; where the kernel hides it there (in a pid namespace,
- * when the process that took the lock has exited or is not visible, e.g. a
- * daemon in a container) a momentary shared probe lock decides, and a
- * concurrent acquire that meets that probe retries instead of failing.
- * -ELOOP for a
+ * creates, changes or removes anything: a non-blocking shared lock, dropped
+ * at once, tells whether an exclusive one is held (a concurrent acquire
+ * that meets this probe retries instead of failing; /proc/locks would not
+ * do: in a container it leaves out the lock a daemon inherited from the
+ * process that detached it). -ELOOP for a
  * symlink, -EINVAL for a non-regular file or NULL `path`.
  *
  * # Safety

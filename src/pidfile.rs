@@ -150,7 +150,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         if opts.strict {
             check_file_owner(&st, path)?;
         }
-        lock(&fd, &st, path, opts.wait, deadline)?;
+        lock(&fd, path, opts.wait, deadline)?;
         // The holder we waited for (or a releasing one) may have unlinked or
         // replaced the path between our open and our lock: the lock must be
         // on the file the path names now, else start over.
@@ -344,34 +344,30 @@ fn absolute(path: &CStr) -> Result<CString> {
 /// unbounded wait is a plain blocking flock: the kernel wakes us the moment
 /// the holder's lock goes.
 ///
-/// Trying once, a refusal whose holder is not evidently real (see
-/// [`evident_holder`]) may be pidkit_pidfile_check's shared probe lock,
-/// held for a few microseconds: that is retried with a short backoff
-/// (about 3 ms in all) before -EEXIST.
-fn lock(
-    fd: &OwnedFd,
-    st: &FileStat,
-    path: &CStr,
-    wait: Wait,
-    deadline: Option<Instant>,
-) -> Result<()> {
+/// Trying once, a refusal by shared locks alone is no holder: it is
+/// [`check`]'s momentary probe (a holder's lock is always exclusive), so it
+/// is retried with a short backoff (20 us doubling, 100 ms in all at most)
+/// instead of reported as -EEXIST.
+fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Result<()> {
+    let raw = fd.as_raw_fd();
     let mut backoff = Duration::from_millis(1);
-    let mut probe_backoff = Duration::from_micros(50);
+    let mut probe_backoff = Duration::from_micros(20);
+    let mut probe_waited = Duration::ZERO;
     loop {
-        match flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(()) => return Ok(()),
-            Err(Errno::EWOULDBLOCK) => {}
-            Err(e) => return Err(Error::sys(e, format!("lock pidfile {}", Shown(path)))),
+        let attempt =
+            try_lock(raw).map_err(|e| Error::sys(e, format!("lock pidfile {}", Shown(path))))?;
+        if let Attempt::Got = attempt {
+            return Ok(());
         }
         match (wait, deadline) {
             (Wait::Forever, _) => {
-                return flock(fd.as_raw_fd(), libc::LOCK_EX)
+                return flock(raw, libc::LOCK_EX)
                     .context(|| format!("wait for the lock on pidfile {}", Shown(path)));
             }
             (Wait::For(total), Some(deadline)) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    let holder = read_holder(fd.as_raw_fd());
+                    let holder = read_holder(raw);
                     return Err(Error::new(
                         Errno::ETIMEDOUT,
                         format!(
@@ -386,16 +382,22 @@ fn lock(
                 std::thread::sleep(backoff.min(deadline - now));
                 backoff = (backoff * 2).min(Duration::from_millis(25));
             }
+            _ if matches!(attempt, Attempt::Shared) && probe_waited < Duration::from_millis(100) => {
+                std::thread::sleep(probe_backoff);
+                probe_waited += probe_backoff;
+                probe_backoff = (probe_backoff * 2).min(Duration::from_millis(10));
+            }
             _ => {
-                let holder = read_holder(fd.as_raw_fd());
-                if probe_backoff <= Duration::from_millis(2) && !evident_holder(holder, st) {
-                    std::thread::sleep(probe_backoff);
-                    probe_backoff *= 2;
-                    continue;
-                }
+                let holder = read_holder(raw);
+                let what = match attempt {
+                    Attempt::Shared => {
+                        "kept locked (shared) by other processes for over 100 ms".to_string()
+                    }
+                    _ => held_by(holder),
+                };
                 return Err(Error::new(
                     Errno::EEXIST,
-                    format!("pidfile {} is {}", Shown(path), held_by(holder)),
+                    format!("pidfile {} is {what}", Shown(path)),
                 )
                 .with_holder(holder));
             }
@@ -403,15 +405,46 @@ fn lock(
     }
 }
 
-/// Whether the lock that refused us is evidently a holder's rather than a
-/// checker's momentary probe (a probe is shared): /proc/locks lists an
-/// exclusive lock on the file, or, where the kernel may hide it there (see
-/// [`flock_listed`]), the file names a live process other than us.
-fn evident_holder(holder: i32, st: &FileStat) -> bool {
-    flock_listed(st) == Some(true)
-        || (holder > 0
-            && holder != crate::ids::getpid()
-            && crate::ids::alive(holder).unwrap_or(true))
+/// What one non-blocking attempt at the exclusive lock met.
+#[derive(Clone, Copy)]
+enum Attempt {
+    /// The lock is ours.
+    Got,
+    /// Another open file holds the exclusive lock: a holder.
+    Exclusive,
+    /// Only shared locks refused us: [`check`]'s probes, never a holder.
+    Shared,
+}
+
+/// One non-blocking attempt at the exclusive lock. When refused, a shared
+/// attempt tells an exclusive holder (which refuses it too) from shared
+/// probes (which admit it); from there the lock is converted to exclusive,
+/// which succeeds if the probes have gone meanwhile. A conversion refused
+/// has dropped our shared lock (flock(2): conversion is not atomic); it is
+/// unlocked explicitly all the same, so we never keep a shared lock that
+/// would in turn refuse an acquirer.
+fn try_lock(fd: RawFd) -> std::result::Result<Attempt, Errno> {
+    match flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => return Ok(Attempt::Got),
+        Err(Errno::EWOULDBLOCK) => {}
+        Err(e) => return Err(e),
+    }
+    match flock(fd, libc::LOCK_SH | libc::LOCK_NB) {
+        Ok(()) => {}
+        Err(Errno::EWOULDBLOCK) => return Ok(Attempt::Exclusive),
+        Err(e) => return Err(e),
+    }
+    match flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => Ok(Attempt::Got),
+        Err(Errno::EWOULDBLOCK) => {
+            let _ = flock(fd, libc::LOCK_UN);
+            Ok(Attempt::Shared)
+        }
+        Err(e) => {
+            let _ = flock(fd, libc::LOCK_UN);
+            Err(e)
+        }
+    }
 }
 
 fn held_by(holder: i32) -> String {
@@ -652,65 +685,6 @@ impl Drop for Pidfile {
     }
 }
 
-/// Whether /proc/locks lists an exclusive flock on the file `st` describes,
-/// learnt without taking any lock. `None` when /proc/locks cannot be read.
-///
-/// A listed lock is proof; a missing one is not. The kernel shows a lock
-/// under the pid of the process that took it, translated into the pid
-/// namespace of the /proc mount, and leaves the lock out when that process
-/// has exited or is not visible there: in a container, the lock a daemon
-/// inherited from the process that detached it is invisible. st_dev can
-/// also differ from the lock's device (btrfs subvolumes, overlayfs).
-fn flock_listed(st: &FileStat) -> Option<bool> {
-    let fd = sys::open_cloexec(c"/proc/locks", libc::O_RDONLY).ok()?;
-    let mut content = Vec::with_capacity(4096);
-    let mut buf = [0u8; 8192];
-    loop {
-        match sys::read_retry(&fd, &mut buf).ok()? {
-            0 => break,
-            n => content.extend_from_slice(&buf[..n]),
-        }
-    }
-    let major = libc::major(st.st_dev) as u64;
-    let minor = libc::minor(st.st_dev) as u64;
-    Some(locks_name(&content, major, minor, st.st_ino))
-}
-
-/// Parses /proc/locks: is there a granted `FLOCK ... WRITE` lock on
-/// MAJOR:MINOR:INODE? Lines with "->" are waiters, not holders.
-pub(crate) fn locks_name(content: &[u8], major: u64, minor: u64, ino: u64) -> bool {
-    content.split(|&b| b == b'\n').any(|line| {
-        let mut f = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-        let (Some(_id), Some(kind)) = (f.next(), f.next()) else {
-            return false;
-        };
-        if kind != b"FLOCK" {
-            return false;
-        }
-        let (Some(_adv), Some(access), Some(_pid), Some(dev)) =
-            (f.next(), f.next(), f.next(), f.next())
-        else {
-            return false;
-        };
-        if access != b"WRITE" {
-            return false;
-        }
-        let mut parts = dev.split(|&b| b == b':');
-        let (Some(ma), Some(mi), Some(ino_s)) = (parts.next(), parts.next(), parts.next()) else {
-            return false;
-        };
-        hex(ma) == Some(major) && hex(mi) == Some(minor) && dec(ino_s) == Some(ino)
-    })
-}
-
-fn hex(s: &[u8]) -> Option<u64> {
-    u64::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok()
-}
-
-fn dec(s: &[u8]) -> Option<u64> {
-    std::str::from_utf8(s).ok()?.parse().ok()
-}
-
 /// Opens an existing pidfile for reading without creating or following
 /// anything; `None` when it does not exist.
 fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
@@ -742,18 +716,17 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
     Ok(Some((fd, st)))
 }
 
-/// Whether the file behind `fd` is exclusively locked by someone.
+/// Whether the file behind `fd` is exclusively locked by someone: a
+/// non-blocking shared lock on our own descriptor fails only under an
+/// exclusive one, and is dropped at once when it succeeds. An acquire that
+/// meets this probe retries instead of failing (see [`lock`]).
 ///
-/// A lock listed in /proc/locks answers without touching the file. When
-/// none is listed (or /proc/locks cannot be read) the lock may still be
-/// there, hidden (see [`flock_listed`]), so a non-blocking shared probe lock
-/// on our own descriptor decides: it fails only under an exclusive lock. A
-/// probe that succeeds is dropped at once; an acquire that collides with it
-/// in that moment retries (see [`lock`]) instead of reporting a holder.
-fn is_held(fd: &OwnedFd, st: &FileStat) -> bool {
-    if flock_listed(st) == Some(true) {
-        return true;
-    }
+/// /proc/locks is no substitute: in a pid namespace (a container) the
+/// kernel leaves out every lock whose taker has exited or is not visible
+/// there, such as the lock a daemon inherited from the process that
+/// detached it, and its device numbers differ from st_dev on btrfs
+/// subvolumes and overlayfs.
+fn is_held(fd: &OwnedFd) -> bool {
     match flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) {
         Err(Errno::EWOULDBLOCK) => true,
         Ok(()) => {
@@ -774,7 +747,7 @@ pub fn check(path: &CStr) -> Result<Option<i32>> {
         let Some((fd, st)) = open_existing(path)? else {
             return Ok(None);
         };
-        if is_held(&fd, &st) {
+        if is_held(&fd) {
             return Ok(Some(read_holder(fd.as_raw_fd())));
         }
         match lstat(path) {
@@ -819,13 +792,13 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
             format!("kill pidfile {shown}: invalid signal {sig}"),
         ));
     }
-    let Some((fd, st)) = open_existing(path)? else {
+    let Some((fd, _)) = open_existing(path)? else {
         return Err(Error::new(
             Errno::ESRCH,
             format!("pidfile {shown} does not exist: nobody to signal"),
         ));
     };
-    if !is_held(&fd, &st) {
+    if !is_held(&fd) {
         return Err(Error::new(
             Errno::ESRCH,
             format!("pidfile {shown} is stale (not locked): nobody to signal"),
@@ -858,7 +831,7 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
             ))
         }
     };
-    if !is_held(&fd, &st) || read_holder(fd.as_raw_fd()) != pid {
+    if !is_held(&fd) || read_holder(fd.as_raw_fd()) != pid {
         return Err(gone());
     }
     let sent = match &pidfd {
@@ -949,22 +922,32 @@ mod tests {
     }
 
     #[test]
-    fn proc_locks_lines() {
-        let locks = b"1: POSIX  ADVISORY  WRITE 99 08:01:500 0 EOF\n\
-2: FLOCK  ADVISORY  READ 98 08:01:501 0 EOF\n\
-3: FLOCK  ADVISORY  WRITE 97 00:2e:4242 0 EOF\n\
-3: -> FLOCK  ADVISORY  WRITE 96 08:01:502 0 EOF\n";
-        assert!(locks_name(locks, 0, 0x2e, 4242));
-        assert!(
-            !locks_name(locks, 8, 1, 500),
-            "a POSIX lock is not a pidfile lock"
-        );
-        assert!(
-            !locks_name(locks, 8, 1, 501),
-            "a shared lock is not a holder"
-        );
-        assert!(!locks_name(locks, 8, 1, 502), "a waiter is not a holder");
-        assert!(!locks_name(locks, 0, 0x2e, 424));
+    fn try_lock_tells_holders_from_probes() {
+        let path = std::env::temp_dir().join(format!("pidkit-trylock-{}", std::process::id()));
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map(OwnedFd::from)
+                .unwrap()
+        };
+        let (ours, other) = (open(), open());
+        flock(other.as_raw_fd(), libc::LOCK_SH).unwrap();
+        assert!(matches!(try_lock(ours.as_raw_fd()), Ok(Attempt::Shared)));
+        // We were left without a lock: the probe's holder can take it over.
+        flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB).unwrap();
+        assert!(matches!(try_lock(ours.as_raw_fd()), Ok(Attempt::Exclusive)));
+        flock(other.as_raw_fd(), libc::LOCK_UN).unwrap();
+        assert!(matches!(try_lock(ours.as_raw_fd()), Ok(Attempt::Got)));
+        assert!(is_held(&other));
+        flock(ours.as_raw_fd(), libc::LOCK_UN).unwrap();
+        assert!(!is_held(&other));
+        // The probe left nothing behind.
+        assert!(matches!(try_lock(ours.as_raw_fd()), Ok(Attempt::Got)));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
