@@ -132,7 +132,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
             ));
         }
         check_parent_dir(path)?;
-        check_symlinked_components(path)?;
+        check_symlinked_components(path, "strict mode")?;
     }
     let abs = absolute(path)?;
     let deadline = match opts.wait {
@@ -170,6 +170,14 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         // The size from the re-check is the size under our lock. Skipping
         // the truncate of an empty file saves ~100 us on ext4.
         let had_content = now.st_size > 0;
+        // A stale file is about to be overwritten: not one reached through
+        // another user's symlinked directory, which may point anywhere (a
+        // root daemon's pidfile path must not become a way to truncate a
+        // file of the link owner's choosing). Strict mode checked it before
+        // opening; this walk costs only on a takeover of a non-empty file.
+        if had_content && !opts.strict {
+            check_symlinked_components(path, "not overwriting the file it leads to")?;
+        }
         let written = if opts.write_pid {
             sys::rewrite_pid(pf.raw_fd(), pf.owner, had_content)
         } else if had_content {
@@ -291,7 +299,7 @@ pub(crate) fn path_cstring(path: &std::path::Path) -> Result<CString> {
 /// guards the last component; a foreign link earlier in the path would let
 /// its owner point the pidfile at a file of theirs choosing (the same rule
 /// as the kernel's fs.protected_symlinks, which is not always enabled).
-fn check_symlinked_components(path: &CStr) -> Result<()> {
+fn check_symlinked_components(path: &CStr, why: &str) -> Result<()> {
     let b = path.to_bytes();
     let euid = nix::unistd::geteuid().as_raw();
     for (i, _) in b.iter().enumerate().filter(|(i, &c)| c == b'/' && *i > 0) {
@@ -306,7 +314,7 @@ fn check_symlinked_components(path: &CStr) -> Result<()> {
                 return Err(Error::new(
                     Errno::EPERM,
                     format!(
-                        "pidfile {}: path component {} is a symbolic link owned by uid {} (strict mode)",
+                        "pidfile {}: path component {} is a symbolic link owned by uid {} ({why})",
                         Shown(path),
                         Shown(&prefix),
                         st.st_uid

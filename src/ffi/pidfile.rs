@@ -109,7 +109,10 @@ pub struct pidkit_pidfile {
 /// - -EINVAL: `path` names a directory, FIFO, socket or device (never
 ///   blocks), bad flags or options, NULL `path` or `out`.
 /// - -ETIMEDOUT: PIDKIT_PIDFILE_WAIT ran out of time; `*holder` as for -EEXIST.
-/// - -EPERM: a PIDKIT_PIDFILE_STRICT check failed.
+/// - -EPERM: a PIDKIT_PIDFILE_STRICT check failed; or, in any mode, a stale
+///   file with content would be taken over through a directory component
+///   that is a symbolic link owned by neither the caller's euid nor root
+///   (it may lead to any file: it is left untouched).
 /// - other -errno from the system (-EACCES, -ENOSPC, -EROFS, -EMFILE, ...).
 ///
 /// A stale file (exists, not locked: its owner died) is taken over,
