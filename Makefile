@@ -59,7 +59,13 @@ lib: $(B)/$(SONAME) $(B)/libpidkit.so $(B)/libpidkit.a $(B)/pidkit.pc
 cargo-build:
 	$(CARGO) build --release --quiet
 
-$(RUST_A): cargo-build
+# Rebuilt from its sources (a phony prerequisite with no recipe would leave
+# make comparing the archive's old timestamp: the first `make` after an edit
+# would not relink the shared object).
+RUST_SRC := Cargo.toml Cargo.lock build.rs $(shell find src -name '*.rs')
+$(RUST_A): $(RUST_SRC)
+	$(CARGO) build --release --quiet
+	@touch $@
 
 # The shared object is linked from the staticlib so that it gets a SONAME
 # and the PIDKIT_0.1 symbol version (rustc's generated version script for

@@ -65,7 +65,10 @@
 /**
  * The original _exit()s inside the call: 0 if the daemon reported ready,
  * 1 if not (daemon(3) style; stdio buffers are not flushed, as with
- * _exit). On failure a given pidfile is removed first.
+ * _exit). On failure a given pidfile is removed first. A failure found
+ * before the first fork (bad options, other threads, a stdio file or
+ * workdir that cannot be opened, fork itself) is returned as -errno
+ * instead, as daemon(3) returns -1: no daemon exists then.
  */
 #define PIDKIT_DETACH_EXIT_PARENT (1 << 1)
 
@@ -117,7 +120,8 @@
 
 /**
  * Wait for the holder to go instead of failing with -EEXIST, for at most
- * `timeout_ms` (-1 = forever, 0 = try once), then -ETIMEDOUT.
+ * `timeout_ms` (-1 = forever), then -ETIMEDOUT. 0 (the default) tries
+ * once and fails with -EEXIST, as without the flag.
  */
 #define PIDKIT_PIDFILE_WAIT (1 << 1)
 
@@ -318,7 +322,8 @@ typedef struct pidkit_pidfile_opts {
    */
   uint32_t mode;
   /**
-   * With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try once.
+   * With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try
+   * once (-EEXIST, as without the flag); other negative values -EINVAL.
    */
   int32_t timeout_ms;
 } pidkit_pidfile_opts;

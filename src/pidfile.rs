@@ -489,25 +489,88 @@ fn truncate(fd: RawFd) -> std::result::Result<(), Errno> {
 }
 
 /// Reads the pid a pidfile holds without changing anything: `None` for
-/// content that is not one decimal pid.
+/// content that is not one decimal pid. Whitespace around the pid may be
+/// of any length up to [`MAX_PIDFILE_READ`]; a pidfile is almost always
+/// one short read.
 fn read_pid_at(fd: RawFd) -> std::result::Result<Option<i32>, Errno> {
+    let mut parser = PidParser::default();
     let mut buf = [0u8; 64];
-    let n = loop {
+    let mut offset: usize = 0;
+    loop {
         // SAFETY: pread into a buffer we own, at most its length.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n >= 0 {
-            break n as usize;
+        let n = unsafe {
+            libc::pread(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                offset as libc::off_t,
+            )
+        };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
         }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
+        let n = n as usize;
+        if n == 0 || !parser.feed(&buf[..n]) {
+            return Ok(parser.finish());
         }
-    };
-    // A file longer than any pid with some whitespace is not a pidfile.
-    if n == buf.len() {
-        return Ok(None);
+        offset += n;
+        if offset >= MAX_PIDFILE_READ {
+            // Not a pidfile: no pid needs a megabyte of blanks.
+            return Ok(None);
+        }
     }
-    Ok(parse_pid(&buf[..n]))
+}
+
+/// How much of a file [`read_pid_at`] reads before it calls the content
+/// garbage.
+const MAX_PIDFILE_READ: usize = 1 << 20;
+
+/// Whitespace around a pid: C's isspace in the "C" locale.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Incremental parser of pidfile content (see [`parse_pid`]), so that the
+/// content can be read in pieces of any size.
+#[derive(Default)]
+struct PidParser {
+    /// 0: blanks before the pid, 1: in its digits, 2: blanks after it,
+    /// 3: not a pid.
+    state: u8,
+    digits: u8,
+    value: u64,
+}
+
+impl PidParser {
+    /// Takes the next piece; false once the content cannot be a pid.
+    fn feed(&mut self, piece: &[u8]) -> bool {
+        for &b in piece {
+            self.state = match (self.state, b) {
+                (0 | 2, b) if is_space(b) => self.state,
+                (1, b) if is_space(b) => 2,
+                (0 | 1, b'0'..=b'9') if self.digits < 10 => {
+                    self.digits += 1;
+                    self.value = self.value * 10 + u64::from(b - b'0');
+                    1
+                }
+                _ => 3,
+            };
+            if self.state == 3 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn finish(&self) -> Option<i32> {
+        match (self.state, i32::try_from(self.value)) {
+            (1 | 2, Ok(pid)) if pid > 0 => Some(pid),
+            _ => None,
+        }
+    }
 }
 
 /// The holder's pid for -EEXIST: what the file says, 0 when it holds no
@@ -517,21 +580,15 @@ fn read_holder(fd: RawFd) -> i32 {
 }
 
 /// Parses pidfile content: one decimal pid in 1..=i32::MAX with optional
-/// surrounding ASCII whitespace. Empty content, signs, zero, overflow,
-/// trailing garbage and more than one number are rejected.
+/// surrounding whitespace (space, \t, \n, \v, \f, \r, as C's isspace).
+/// Empty content, signs, zero, overflow, more than 10 digits, trailing
+/// garbage and more than one number are rejected.
 pub fn parse_pid(content: &[u8]) -> Option<i32> {
-    let start = content.iter().position(|b| !b.is_ascii_whitespace())?;
-    let end = content.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
-    let digits = &content[start..end];
-    if digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = digits
-        .iter()
-        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
-    match i32::try_from(v) {
-        Ok(pid) if pid > 0 => Some(pid),
-        _ => None,
+    let mut parser = PidParser::default();
+    if parser.feed(content) {
+        parser.finish()
+    } else {
+        None
     }
 }
 
@@ -870,6 +927,7 @@ mod tests {
         assert_eq!(parse_pid(b" \t42 \n"), Some(42));
         assert_eq!(parse_pid(b"2147483647"), Some(i32::MAX));
         assert_eq!(parse_pid(b"0042"), Some(42));
+        assert_eq!(parse_pid(b"\x0b42\x0c\r\n"), Some(42), "isspace's \\v and \\f");
     }
 
     #[test]
@@ -920,13 +978,35 @@ mod tests {
                 // Whatever is accepted is exactly digits with whitespace around.
                 let s = String::from_utf8(bytes.clone()).unwrap();
                 assert_eq!(
-                    s.trim_matches(|c: char| c.is_ascii_whitespace())
+                    s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}')
                         .parse::<i32>()
                         .unwrap(),
                     p
                 );
             }
         }
+    }
+
+    #[test]
+    fn read_pid_at_reads_past_any_short_buffer() {
+        let path = std::env::temp_dir().join(format!("pidkit-readpid-{}", std::process::id()));
+        let at = |content: &[u8]| {
+            std::fs::write(&path, content).unwrap();
+            let f = std::fs::File::open(&path).unwrap();
+            read_pid_at(f.as_raw_fd()).unwrap()
+        };
+        let mut long = vec![b' '; 8192];
+        long.extend_from_slice(b"123\n");
+        assert_eq!(at(&long), Some(123), "blanks before the pid, longer than one read");
+        let mut tail = b"123".to_vec();
+        tail.extend(std::iter::repeat_n(b'\n', 5000));
+        assert_eq!(at(&tail), Some(123), "blanks after it");
+        let mut garbage = vec![b' '; 100];
+        garbage.extend_from_slice(b"123 x");
+        assert_eq!(at(&garbage), None);
+        assert_eq!(at(&vec![b' '; MAX_PIDFILE_READ + 10]), None, "only blanks, a megabyte of them");
+        assert_eq!(at(b"4242\n"), Some(4242));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

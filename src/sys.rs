@@ -459,45 +459,6 @@ pub(crate) fn rewrite_pid(fd: RawFd, pid: i32, truncate: bool) -> Result<(), Err
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pid_text() {
-        assert_eq!(PidText::new(4242).as_bytes(), b"4242\n");
-        assert_eq!(PidText::new(i32::MAX).as_bytes(), b"2147483647\n");
-    }
-
-    #[test]
-    fn stack_writer_overflow() {
-        let mut b = [0u8; 4];
-        let mut w = StackWriter::new(&mut b);
-        w.push(b"abc");
-        assert_eq!(w.bytes(), Some(&b"abc"[..]));
-        w.push(b"d");
-        assert!(w.as_cstr().is_none());
-    }
-
-    #[test]
-    fn self_status_fields() {
-        let s = b"Name:\tx\nThreads:\t3\nSigQ:\t0/1\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
-SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
-        let st = parse_self_status(s).unwrap();
-        assert_eq!(st.threads, 3);
-        assert_eq!(st.non_default_signals, 0x1000 | 0x1_8000_0002);
-        assert!(parse_self_status(b"Threads:\t1\n").is_none());
-        let live = self_status("test").unwrap();
-        assert!(live.threads >= 1);
-    }
-
-    #[test]
-    fn fd_names() {
-        assert_eq!(parse_fd(b"17"), Some(17));
-        assert_eq!(parse_fd(b"."), None);
-        assert_eq!(parse_fd(b"99999999999"), None);
-    }
-}
 
 /// pidfd_open(2) (Linux 5.3): a descriptor that pins the process that has
 /// `pid` now. ENOSYS on older kernels.
@@ -537,5 +498,45 @@ pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
         Ok(())
     } else {
         Err(Errno::last())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_text() {
+        assert_eq!(PidText::new(4242).as_bytes(), b"4242\n");
+        assert_eq!(PidText::new(i32::MAX).as_bytes(), b"2147483647\n");
+    }
+
+    #[test]
+    fn stack_writer_overflow() {
+        let mut b = [0u8; 4];
+        let mut w = StackWriter::new(&mut b);
+        w.push(b"abc");
+        assert_eq!(w.bytes(), Some(&b"abc"[..]));
+        w.push(b"d");
+        assert!(w.as_cstr().is_none());
+    }
+
+    #[test]
+    fn self_status_fields() {
+        let s = b"Name:\tx\nThreads:\t3\nSigQ:\t0/1\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\n\
+SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
+        let st = parse_self_status(s).unwrap();
+        assert_eq!(st.threads, 3);
+        assert_eq!(st.non_default_signals, 0x1000 | 0x1_8000_0002);
+        assert!(parse_self_status(b"Threads:\t1\n").is_none());
+        let live = self_status("test").unwrap();
+        assert!(live.threads >= 1);
+    }
+
+    #[test]
+    fn fd_names() {
+        assert_eq!(parse_fd(b"17"), Some(17));
+        assert_eq!(parse_fd(b"."), None);
+        assert_eq!(parse_fd(b"99999999999"), None);
     }
 }

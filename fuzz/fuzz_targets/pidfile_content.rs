@@ -3,8 +3,8 @@
 //! file is written by whoever could write it: any bytes may be there.
 //!
 //! Properties: never panics, and accepts exactly the contract (one decimal
-//! pid in 1..=i32::MAX, at most 10 digits, optional surrounding ASCII
-//! whitespace; empty, signs, zero, overflow, trailing garbage and two numbers
+//! pid in 1..=i32::MAX, at most 10 digits, optional surrounding whitespace
+//! as C's isspace (ASCII whitespace and \v); empty, signs, zero, overflow, trailing garbage and two numbers
 //! are rejected), checked against an independent oracle; what is accepted
 //! round-trips through the "PID\n" pidkit writes.
 #![no_main]
@@ -14,7 +14,7 @@ use pidkit::pidfile::parse_pid;
 
 fn oracle(data: &[u8]) -> Option<i32> {
     let text = std::str::from_utf8(data).ok()?;
-    let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let t = text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}');
     if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -13,7 +13,10 @@ use std::os::raw::{c_char, c_int};
 pub const PIDKIT_DETACH_NO_WAIT: u32 = 1 << 0;
 /// The original _exit()s inside the call: 0 if the daemon reported ready,
 /// 1 if not (daemon(3) style; stdio buffers are not flushed, as with
-/// _exit). On failure a given pidfile is removed first.
+/// _exit). On failure a given pidfile is removed first. A failure found
+/// before the first fork (bad options, other threads, a stdio file or
+/// workdir that cannot be opened, fork itself) is returned as -errno
+/// instead, as daemon(3) returns -1: no daemon exists then.
 pub const PIDKIT_DETACH_EXIT_PARENT: u32 = 1 << 1;
 /// One fork only: the daemon leads its session (getsid(0) == getpid()),
 /// and stays the original's child.

@@ -12,7 +12,8 @@ use std::time::Duration;
 /// contender's *holder is 0 (a stale file's old pid is truncated away).
 pub const PIDKIT_PIDFILE_NO_WRITE: u32 = 1 << 0;
 /// Wait for the holder to go instead of failing with -EEXIST, for at most
-/// `timeout_ms` (-1 = forever, 0 = try once), then -ETIMEDOUT.
+/// `timeout_ms` (-1 = forever), then -ETIMEDOUT. 0 (the default) tries
+/// once and fails with -EEXIST, as without the flag.
 pub const PIDKIT_PIDFILE_WAIT: u32 = 1 << 1;
 /// Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
 pub const PIDKIT_PIDFILE_INHERIT: u32 = 1 << 2;
@@ -46,7 +47,8 @@ pub struct pidkit_pidfile_opts {
     /// Permissions of a new file (the caller's umask applies); 0 = 0644;
     /// bits outside 0777 are -EINVAL.
     pub mode: u32,
-    /// With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try once.
+    /// With PIDKIT_PIDFILE_WAIT: milliseconds to wait, -1 = forever, 0 = try
+    /// once (-EEXIST, as without the flag); other negative values -EINVAL.
     pub timeout_ms: i32,
 }
 
