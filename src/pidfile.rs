@@ -513,7 +513,8 @@ fn read_pid_at(fd: RawFd) -> std::result::Result<Option<i32>, Errno> {
             }
         }
         let n = n as usize;
-        if n == 0 || !parser.feed(&buf[..n]) {
+        // A short read of a regular file is its end: one pread for a pidfile.
+        if !parser.feed(&buf[..n]) || n < buf.len() {
             return Ok(parser.finish());
         }
         offset += n;
