@@ -561,24 +561,25 @@ _PIDFILE_WHY = (
     "remove a newcomer's file). None can go without reopening a race; where a cycle costs a few µs "
     "(tmpfs) they are visible, on a disk filesystem they drown in the noise.")
 _CONTENDED_WHY = (
-    "one fstat more than the floor (open, fstat, flock, pread, close): the regular-file check before the "
-    "lock, so that a FIFO, device or directory is -EINVAL rather than 'held' (perf: ~12% of the call), "
-    "plus formatting the pidkit_last_error() message (~3%).")
+    "two system calls more than the floor (open, fstat, flock, flock, pread, close against open, flock, "
+    "pread, close): the fstat is the regular-file check, so that a FIFO, device or directory is -EINVAL "
+    "rather than 'held'; the second flock, a non-blocking shared attempt, tells an exclusive holder "
+    "(which refuses it: -EEXIST) from pidkit_pidfile_check's momentary shared probe (which admits it: "
+    "retry), so that a checker never causes a false -EEXIST. /proc/locks cannot tell them apart: in a "
+    "pid namespace it hides the lock of a holder whose locker has exited. Formatting the "
+    "pidkit_last_error() message adds ~3%.")
 _DETACH_WHY = (
-    "perf stat per detach: 0.30 ms of CPU against 0.22 ms for the floor, 46 page faults against 22, "
-    "7.9 context switches against 3.1. (1) The intermediate sends the daemon's pid in a message of its "
-    "own, which wakes the original once more before the daemon's ready message (adding just that to "
-    "the floor costs it 7-12%); fix: let the daemon send its pid with its ready message, and the "
-    "intermediate report only a failure (or the pid with NO_WAIT). (2) The extra page faults are "
-    "copy-on-write and first-touch faults of Rust code running after the fork (perf record -e "
-    "page-faults --call-graph dwarf): free() in the original inside pidkit_detach after the fork "
-    "(_int_free: 7% of all faults; every write to a page the children still share is a copy), "
-    "std::env::var_os(\"NOTIFY_SOCKET\") in pidkit_detach_ready before it reports (walks and copies "
-    "the environment), thread-local accesses; fix: free the plan only after the readiness wait, and "
-    "report to the original before looking for the service manager's socket. "
-    "(3) The /proc/self/status read before the fork (thread count, and the dispositions to reset) "
-    "costs ~12 µs, where one stat(\"/proc/self/task\") (st_nlink - 2) takes 2 µs for the thread count "
-    "alone. glibc daemon(3) does less: one fork, no readiness, nothing closed.")
+    "perf stat over 300 detaches (count mode, the harness's own share subtracted): ~31 page faults per "
+    "detach against ~9 for the floor, and about twice the floor's CPU time, spread over the three "
+    "processes. Already fixed from these findings: the daemon's pid travels with its ready message "
+    "(one wake-up of the original less), the plan is freed only after the readiness wait (frees "
+    "earlier copied pages the children still shared), the original hears the report before the "
+    "service manager's socket is looked up, and only signals with a non-default disposition are "
+    "reset (102 system calls down to 33). What remains: the /proc/self/status read before the fork "
+    "(~12 µs: thread count and the dispositions to reset); minor faults of the two children on "
+    "pidkit's code pages (fork copies no page-table entries of file mappings, and a library's code "
+    "path spans more pages than the floor's few lines); the signal reset, umask and chdir the floor "
+    "skips. glibc daemon(3) does less: one fork, no readiness, nothing closed.")
 _SPAWN_WHY = (
     "posix_spawn does one level and leaves the program as the caller's child; pidkit's double clone "
     "makes the program nobody's child. ftrace of one pidkit spawn here: 52 µs of preparation before "
@@ -587,11 +588,8 @@ _SPAWN_WHY = (
     "wake-up. The second level costs one more task start and exit (~90 µs) and a second hand-off "
     "between the two CPUs, which on a shared machine sometimes waits for another tenant's slice "
     "(hence medians far above the minimum); CPU time (perf stat) is only 3% above posix_spawn's. "
-    "Part of the preparation is a library cost: every call maps a fresh 268 KiB MAP_SHARED region for "
-    "the two child stacks, mprotects two guard pages and unmaps it afterwards (a TLB shoot-down, the "
-    "children ran on the other CPU): 33 µs per call in isolation, 21 µs with MAP_PRIVATE, ~0 if the "
-    "stacks were kept for the next call. Fix: keep the region in a small per-process pool, and map "
-    "it MAP_PRIVATE when CLONE_VM works (MAP_SHARED matters only for the fallback without CLONE_VM). "
+    "The region for the two child stacks is kept between calls (mapping, guarding and unmapping it "
+    "on every call cost ~30 µs: 1.55x posix_spawn before, ~1.45x after). "
     "PIDKIT_SPAWN_NO_DOUBLE_FORK, which does posix_spawn's job, has its own line.")
 _FOOT_WHY = (
     "libpidkit.so.0 carries the parts of Rust's standard library it uses (formatting of error "
