@@ -962,6 +962,24 @@ static void test_pidfile(void)
        "a new spawn with the stale pidfile succeeds and holds it (%d: %s)", (int)pid2, pid2 < 0 ? pidkit_last_error() : "");
     kill_program(pid2);
 
+    /* A stricter umask is applied too (022 alone cannot tell it from a fixed 0644). */
+    char strict_pf[PATH_MAX], strict_out[PATH_MAX];
+    tpath(strict_pf, "umask077.pid");
+    tpath(strict_out, "umask077.out");
+    pidkit_spawn_opts o77 = PIDKIT_SPAWN_OPTS_INIT;
+    o77.pidfile = strict_pf;
+    o77.stdout_path = strict_out;
+    old = umask(077);
+    pid_t pid3 = pidkit_spawn(SLEEP, NULL, &o77);
+    umask(old);
+    struct stat st_pf, st_out;
+    unsigned m_pf = stat(strict_pf, &st_pf) == 0 ? (unsigned)(st_pf.st_mode & 07777) : 0u;
+    unsigned m_out = stat(strict_out, &st_out) == 0 ? (unsigned)(st_out.st_mode & 07777) : 0u;
+    ok(pid3 > 0 && m_pf == 0600 && m_out == 0600,
+       "under umask 077 the pidfile and stdout_path are created 0600 (pidfile %o, stdout %o)", m_pf, m_out);
+    if (pid3 > 0)
+        kill_program(pid3);
+
     /* The caller itself holds the pidfile (another open file description). */
     char own[PATH_MAX];
     tpath(own, "own.pid");
