@@ -1776,6 +1776,78 @@ static void test_checker_vs_acquirer(uint32_t flags)
     rmtree(d);
 }
 
+/* The lock, not the pid in the file, says who holds it: a holder died while
+ * the child it forked keeps the lock (it inherited the descriptor), and its
+ * pid has been "recycled" by an unrelated process (simulated by writing that
+ * process's pid into the file). kill must not signal that process. */
+static void test_kill_inherited_lock(void)
+{
+    char d[PATH_MAX], path[PATH_MAX], buf[32];
+    if (!newdir(d, "/tmp"))
+        return;
+    pjoin(path, d, "inh.pid");
+    int p[2];
+    if (pipe(p) != 0)
+        return;
+    pid_t h = xfork();
+    if (h == 0) {
+        pidkit_pidfile *pf = NULL;
+        if (pidkit_pidfile_acquire(path, NULL, &pf, NULL) != 0)
+            _exit(1);
+        pid_t w = fork(); /* the worker: inherits the descriptor, never takes over */
+        if (w == 0) {
+            for (;;)
+                pause();
+        }
+        if (write(p[1], &w, sizeof w) != (ssize_t)sizeof w)
+            _exit(1);
+        _exit(0); /* dies holding the handle: the worker keeps the lock */
+    }
+    close(p[1]);
+    pid_t w = -1;
+    bool up = readn_timeout(p[0], &w, sizeof w, 5000) == 0 && w > 0;
+    close(p[0]);
+    reap(h, 5000, NULL); /* the worker is an orphan now: ours, as we are a subreaper */
+    pid_t bystander = xfork();
+    if (bystander == 0) {
+        for (;;)
+            pause();
+    }
+    snprintf(buf, sizeof buf, "%d\n", (int)bystander);
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    bool rewritten = fd >= 0 && writen(fd, buf, strlen(buf)) == 0;
+    if (fd >= 0)
+        close(fd);
+    pid_t got = -777;
+    int c = pidkit_pidfile_check(path, &got);
+    ok(up && rewritten && c == 1, "a worker that inherited the lock keeps the file held after its parent died (check %d)", c);
+    pid_t holder = -777;
+    int r = pidkit_pidfile_kill(path, SIGTERM, &holder);
+    usleep(50000);
+    int st = 0;
+    pid_t dead = waitpid(bystander, &st, WNOHANG);
+    ok(r == -ESRCH && holder == -777 && dead == 0,
+       "kill when the file names a process that does not carry the lock: -ESRCH, that process not signalled (%d %s, reaped %d)",
+       r, emsg(r), (int)dead);
+    ok(strstr(pidkit_last_error(), "not by pid") != NULL, "... and the message says so: \"%s\"", show(pidkit_last_error()));
+    snprintf(buf, sizeof buf, "%d\n", (int)w);
+    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    rewritten = fd >= 0 && writen(fd, buf, strlen(buf)) == 0;
+    if (fd >= 0)
+        close(fd);
+    holder = -777;
+    r = pidkit_pidfile_kill(path, 0, &holder);
+    ok(rewritten && r >= 0 && holder == w, "naming the worker that carries the lock, kill(sig 0) succeeds (%d, holder %d)", r,
+       (int)holder);
+    kill(bystander, SIGKILL);
+    reap(bystander, 5000, NULL);
+    if (up) {
+        kill(w, SIGKILL);
+        reap(w, 5000, NULL);
+    }
+    rmtree(d);
+}
+
 static void test_kill(void)
 {
     char d[PATH_MAX], path[PATH_MAX], none[PATH_MAX], nw[PATH_MAX], buf[32];
@@ -2350,6 +2422,7 @@ int main(int argc, char **argv)
     test_checker_vs_acquirer(0);
     test_checker_vs_acquirer(PIDKIT_PIDFILE_KEEP_FILE);
     test_kill();
+    test_kill_inherited_lock();
     test_mode();
     test_relative();
     test_eacces();

@@ -606,7 +606,12 @@ int pidkit_pidfile_read(const char *path, pid_t *pid);
  * signal number outside 0..64; -EPERM when the caller may not signal the
  * holder. `sig` 0 checks without signalling. Signals through a pidfd opened before the lock is
  * checked again, so a recycled pid is never signalled (on kernels without
- * pidfds, kill(2) right after that re-check).
+ * pidfds, kill(2) right after that re-check). The process the pid in the
+ * file names must also carry the lock (its /proc/PID/fdinfo shows it):
+ * when a holder died while a child it forked keeps the lock, the file
+ * names a dead (perhaps recycled) pid, and that is -ESRCH, not a signal to
+ * whoever has that pid now. Where /proc does not let the caller look into
+ * the process (another user's), the pid in the locked file is trusted.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.

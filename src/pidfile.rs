@@ -858,7 +858,7 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
             format!("kill pidfile {shown}: invalid signal {sig}"),
         ));
     }
-    let Some((fd, _)) = open_existing(path)? else {
+    let Some((fd, st)) = open_existing(path)? else {
         return Err(Error::new(
             Errno::ESRCH,
             format!("pidfile {shown} does not exist: nobody to signal"),
@@ -900,6 +900,19 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
     if !is_held(&fd) || read_holder(fd.as_raw_fd()) != pid {
         return Err(gone());
     }
+    // The lock says who holds the file; the pid in it may name someone
+    // else: a holder that died while a child it forked keeps the lock (the
+    // file then names the dead pid, perhaps recycled by now). The process
+    // the pidfd pins must be one that carries the lock.
+    if pid_holds_lock(pid, &st) == Some(false) {
+        return Err(Error::new(
+            Errno::ESRCH,
+            format!(
+                "pidfile {shown} is held, but not by pid {pid} that it names \
+                 (a process that inherited the lock holds it): nobody to signal"
+            ),
+        ));
+    }
     let sent = match &pidfd {
         Some(pidfd) => match sys::pidfd_send_signal(pidfd.as_raw_fd(), sig) {
             Err(Errno::ENOSYS) => sys::kill(pid, sig),
@@ -915,6 +928,53 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
         ),
     })?;
     Ok(pid)
+}
+
+/// Whether process `pid` carries the exclusive flock on the file `st`
+/// describes: one of its descriptors is the open file description that took
+/// the lock, which /proc/PID/fdinfo/N shows with a FLOCK WRITE "lock:" line
+/// (shown only for that description, and shown even where /proc/locks
+/// hides the lock). `None` when /proc does not tell (no permission to look
+/// into that process: another user's, or not dumpable).
+fn pid_holds_lock(pid: i32, st: &FileStat) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        Ok(entries) => entries,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
+        Err(_) => return None,
+    };
+    for entry in entries.flatten() {
+        let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        // stat follows the magic link to the open file itself.
+        let Ok(target) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        // dev_t and ino_t are not u64 on every target.
+        #[allow(clippy::unnecessary_cast)]
+        let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
+        if target.dev() != dev || target.ino() != ino {
+            continue;
+        }
+        match std::fs::read(format!("/proc/{pid}/fdinfo/{n}")) {
+            Ok(info) if fdinfo_has_exclusive_flock(&info) => return Some(true),
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => return None,
+            Err(_) => {}
+        }
+    }
+    Some(false)
+}
+
+/// Parses /proc/PID/fdinfo/N: does a "lock:" line name an exclusive flock?
+fn fdinfo_has_exclusive_flock(info: &[u8]) -> bool {
+    info.split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(b"lock:"))
+        .any(|line| {
+            let mut words = line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+            words.any(|w| w == b"FLOCK") && words.any(|w| w == b"WRITE")
+        })
 }
 
 #[cfg(test)]
@@ -1036,6 +1096,36 @@ mod tests {
         assert!(!is_held(&other));
         // The probe left nothing behind.
         assert!(matches!(try_lock(ours.as_raw_fd()), Ok(Attempt::Got)));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn fdinfo_lock_lines() {
+        let held = b"pos:\t0\nflags:\t02100001\nmnt_id:\t27\nino:\t10010669\n\
+lock:\t1: FLOCK  ADVISORY  WRITE 0 fe:00:10010669 0 EOF\n";
+        assert!(fdinfo_has_exclusive_flock(held));
+        assert!(!fdinfo_has_exclusive_flock(b"pos:\t0\nflags:\t02100000\nino:\t10010669\n"));
+        assert!(!fdinfo_has_exclusive_flock(
+            b"lock:\t1: FLOCK  ADVISORY  READ 12 fe:00:1 0 EOF\n"
+        ));
+        assert!(!fdinfo_has_exclusive_flock(
+            b"lock:\t1: POSIX  ADVISORY  WRITE 12 fe:00:1 0 EOF\n"
+        ));
+    }
+
+    #[test]
+    fn a_process_carries_the_lock_it_took() {
+        let path = std::env::temp_dir().join(format!("pidkit-holds-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let st = fstat(file.as_raw_fd()).unwrap();
+        let me = crate::ids::getpid();
+        assert_eq!(pid_holds_lock(me, &st), Some(false), "open, not locked");
+        flock(file.as_raw_fd(), libc::LOCK_EX).unwrap();
+        assert_eq!(pid_holds_lock(me, &st), Some(true));
+        let other = std::fs::File::open(&path).unwrap();
+        flock(file.as_raw_fd(), libc::LOCK_UN).unwrap();
+        flock(other.as_raw_fd(), libc::LOCK_SH).unwrap();
+        assert_eq!(pid_holds_lock(me, &st), Some(false), "a shared lock is no holder's");
         let _ = std::fs::remove_file(&path);
     }
 
