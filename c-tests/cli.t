@@ -76,7 +76,7 @@ done
 run help stop
 ok $(is "$rc" 0 && has "$out" "--timeout T"; echo $?) "help stop prints stop's usage"
 run run --help
-ok $(has "$out" "--detach" && has "$out" "foreground" && has "$out" "--notify"; echo $?) "run --help documents both modes and --notify"
+ok $(has "$out" "--detach" && has "$out" "--wait" && has "$out" "foreground" && has "$out" "--notify"; echo $?) "run --help documents the modes and --notify"
 run status --help
 ok $(has "$out" "3  not running, no pidfile"; echo $?) "status --help documents the LSB codes"
 
@@ -179,6 +179,21 @@ started+=("$pid")
 run stop "$pf" -s 9 -t 5
 ok $(is "$rc" 0 && wait_gone "$pid"; echo $?) "stop -s 9 -t 5: numeric signal and short options"
 
+# A holder that locked the file but wrote no pid (flock(1) here): running,
+# and nobody to signal: stop must fail, not call it stopped.
+pf=$tmp/nopid.pid
+: > "$pf"
+flock -x "$pf" sleep 60 &
+locker=$!
+started+=("$locker")
+for i in $(seq 100); do "$PIDKIT" status "$pf" >/dev/null 2>&1 && break; sleep 0.05; done
+run status "$pf"
+st_rc=$rc
+run stop "$pf" --timeout 1
+ok $(is "$st_rc" 0 && is "$rc" 1 && has "$err" "cannot be signalled" && ! gone "$locker"; echo $?) \
+    "stop of a file held with no pid written: exit 1 and a message (status says running: $st_rc)"
+kill "$locker" 2>/dev/null
+
 # --- run: options and foreground mode -------------------------------------------
 
 cd "$tmp" || exit 1
@@ -198,26 +213,41 @@ run run --detach --notify --pidfile "$tmp/notify.pid" -- sleep 60
 started+=("$out")
 ok $(is "$rc" 0 && is "$err" ""; echo $?) "--notify without a service manager: started, nothing said"
 
-run run --pidfile "$tmp/fg.pid" -- sh -c 'echo "out $(cat fg.pid)"; echo err >&2; exit 3'
+run run --wait --pidfile "$tmp/fg.pid" -- sh -c 'echo "out $(cat fg.pid)"; echo err >&2; exit 3'
 ok $(is "$rc" 3 && is "$out" "out $(cat "$tmp/fg.pid")" && is "$err" err; echo $?) \
-    "foreground run: in the caller's directory, stdio inherited (nothing added), exits with the program's status"
+    "run --wait: in the caller's directory, stdio inherited (nothing added), exits with the program's status"
 
-run run --pidfile "$tmp/fg.pid" --stdout "$tmp/fg.out" -- sh -c 'echo to-file; echo err >&2'
+run run --wait --pidfile "$tmp/fg.pid" --stdout "$tmp/fg.out" -- sh -c 'echo to-file; echo err >&2'
 ok $(is "$rc" 0 && is "$out" "" && is "$(cat "$tmp/fg.out")" to-file && is "$err" err; echo $?) \
-    "foreground run --stdout: stdout to the file, stderr still inherited"
+    "run --wait --stdout: stdout to the file, stderr still inherited"
 
-"$PIDKIT" run --pidfile "$tmp/fwd.pid" -- sleep 60 &
+# The default: pidkit returns once CMD started, printing its pid; CMD keeps
+# the caller's directory but none of pidkit's streams (a caller reading
+# pidkit's output through a pipe gets EOF at once, not when CMD exits).
+t0=$(date +%s)
+run run --pidfile "$tmp/bg.pid" -- sh -c 'echo should-not-show; exec sleep 60'
+t1=$(date +%s)
+bg=$out
+started+=("$bg")
+ok $(is "$rc" 0 && [[ $bg =~ ^[0-9]+$ ]] && is "$(cat "$tmp/bg.pid")" "$bg" && [ $((t1 - t0)) -lt 10 ]; echo $?) \
+    "run without --detach: exit 0 at once, prints the pid it wrote into the pidfile ($bg)"
+ok $(is "$(readlink "/proc/$bg/cwd")" "$tmp" && is "$(readlink "/proc/$bg/fd/1")" /dev/null && is "$(stat_field "$bg" 4)" "$bg" && \
+     [ "$(stat_field "$bg" 2)" != "$$" ] && ! has "$out" should-not-show; echo $?) \
+    "... CMD in the caller's directory, stdio on /dev/null, leading its own session, no child of the shell"
+usage_case "run --detach --wait" run --detach --wait --pidfile "$tmp/x.pid" -- sleep 1
+
+"$PIDKIT" run --wait --pidfile "$tmp/fwd.pid" -- sleep 60 &
 fg_pidkit=$!
 started+=("$fg_pidkit")
 for i in $(seq 100); do [ -s "$tmp/fwd.pid" ] && break; sleep 0.05; done
 child=$(cat "$tmp/fwd.pid")
 started+=("$child")
 ok $(is "$(stat_field "$child" 2)" "$fg_pidkit" && is "$(stat_field "$child" 4)" "$child"; echo $?) \
-    "foreground run: the program is pidkit's child, leading its own session"
+    "run --wait: the program is pidkit's child, leading its own session"
 kill -TERM "$fg_pidkit"
 wait "$fg_pidkit"
 rc=$?
-ok $(is "$rc" 143 && wait_gone "$child"; echo $?) "foreground run forwards SIGTERM and exits 128+15"
+ok $(is "$rc" 143 && wait_gone "$child"; echo $?) "run --wait forwards SIGTERM and exits 128+15"
 
 # systemd Type=notify: without --notify a detached run reports READY=1 and
 # MAINPID itself and hides the socket from CMD; with --notify CMD gets it.

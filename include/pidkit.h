@@ -57,6 +57,40 @@
 #define PIDKIT_VERSION_PATCH 0
 
 /**
+ * Lock now, write the pid later with pidkit_pidfile_write. Until then a
+ * contender's *holder is 0 (a stale file's old pid is truncated away).
+ */
+#define PIDKIT_PIDFILE_NO_WRITE (1 << 0)
+
+/**
+ * Wait for the holder to go instead of failing with -EEXIST, for at most
+ * `timeout_ms` (-1 = forever), then -ETIMEDOUT. 0 (the default) tries
+ * once and fails with -EEXIST, as without the flag.
+ */
+#define PIDKIT_PIDFILE_WAIT (1 << 1)
+
+/**
+ * Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
+ */
+#define PIDKIT_PIDFILE_INHERIT (1 << 2)
+
+/**
+ * pidkit_pidfile_release unlocks but does not remove the file.
+ */
+#define PIDKIT_PIDFILE_KEEP_FILE (1 << 3)
+
+/**
+ * -EPERM for a file that is world-writable or owned by neither the
+ * caller's euid nor root, or whose parent directory is world-writable
+ * without the sticky bit (checked before anything is created); the message
+ * says which check failed. A world-writable `mode` is refused too, and so
+ * is a path with a directory component that is a symbolic link owned by
+ * neither the caller's euid nor root (O_NOFOLLOW guards only the last
+ * component).
+ */
+#define PIDKIT_PIDFILE_STRICT (1 << 4)
+
+/**
  * The original returns as soon as the daemon exists (its pid is known and
  * written into the pidfile), without waiting for pidkit_detach_ready.
  */
@@ -113,40 +147,6 @@
 #define PIDKIT_DETACH_KEEP_NOTIFY_SOCKET (1 << 8)
 
 /**
- * Lock now, write the pid later with pidkit_pidfile_write. Until then a
- * contender's *holder is 0 (a stale file's old pid is truncated away).
- */
-#define PIDKIT_PIDFILE_NO_WRITE (1 << 0)
-
-/**
- * Wait for the holder to go instead of failing with -EEXIST, for at most
- * `timeout_ms` (-1 = forever), then -ETIMEDOUT. 0 (the default) tries
- * once and fails with -EEXIST, as without the flag.
- */
-#define PIDKIT_PIDFILE_WAIT (1 << 1)
-
-/**
- * Keep the descriptor, and so the lock, across exec (no O_CLOEXEC).
- */
-#define PIDKIT_PIDFILE_INHERIT (1 << 2)
-
-/**
- * pidkit_pidfile_release unlocks but does not remove the file.
- */
-#define PIDKIT_PIDFILE_KEEP_FILE (1 << 3)
-
-/**
- * -EPERM for a file that is world-writable or owned by neither the
- * caller's euid nor root, or whose parent directory is world-writable
- * without the sticky bit (checked before anything is created); the message
- * says which check failed. A world-writable `mode` is refused too, and so
- * is a path with a directory component that is a symbolic link owned by
- * neither the caller's euid nor root (O_NOFOLLOW guards only the last
- * component).
- */
-#define PIDKIT_PIDFILE_STRICT (1 << 4)
-
-/**
  * Look argv\[0\] up in PATH when it contains no '/': envp's PATH when envp
  * is given and sets one, else the caller's (as Rust's Command and Python's
  * subprocess do), else "/bin:/usr/bin". Resolved in the caller before any
@@ -174,57 +174,6 @@
  * An acquired pidfile: the open, flock-locked file. Opaque.
  */
 typedef struct pidkit_pidfile pidkit_pidfile;
-
-/**
- * Options for pidkit_detach. Initialize with PIDKIT_DETACH_OPTS_INIT;
- * NULL options mean all defaults.
- */
-typedef struct pidkit_detach_opts {
-  /**
-   * sizeof(pidkit_detach_opts) as the caller was compiled.
-   */
-  uint32_t size;
-  /**
-   * PIDKIT_DETACH_* flags.
-   */
-  uint32_t flags;
-  /**
-   * The daemon's working directory; NULL = "/". A relative path resolves
-   * against the caller's working directory at the time of the call.
-   */
-  const char *workdir;
-  /**
-   * The daemon's umask, unless PIDKIT_DETACH_KEEP_UMASK; 0 by default.
-   * Stdio files are created before it is set, under the caller's umask.
-   */
-  uint32_t umask;
-  /**
-   * stdin file; NULL = /dev/null.
-   */
-  const char *stdin_path;
-  /**
-   * stdout file, opened for append, created 0644; NULL = /dev/null.
-   */
-  const char *stdout_path;
-  /**
-   * stderr file, opened for append, created 0644; NULL = /dev/null.
-   */
-  const char *stderr_path;
-  /**
-   * Extra descriptors to keep open in the daemon (each must be open).
-   */
-  const int *keep_fds;
-  /**
-   * Number of entries in keep_fds.
-   */
-  uint32_t n_keep_fds;
-  /**
-   * A pidfile from pidkit_pidfile_acquire, kept open in the daemon: the
-   * daemon's pid is written into it before the original returns, and the
-   * daemon becomes its owner.
-   */
-  struct pidkit_pidfile *pidfile;
-} pidkit_detach_opts;
 
 /**
  * One row of `ps -o comm,pid,ppid,pgid,sid` and more: what psutil's
@@ -329,6 +278,57 @@ typedef struct pidkit_pidfile_opts {
 } pidkit_pidfile_opts;
 
 /**
+ * Options for pidkit_detach. Initialize with PIDKIT_DETACH_OPTS_INIT;
+ * NULL options mean all defaults.
+ */
+typedef struct pidkit_detach_opts {
+  /**
+   * sizeof(pidkit_detach_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_DETACH_* flags.
+   */
+  uint32_t flags;
+  /**
+   * The daemon's working directory; NULL = "/". A relative path resolves
+   * against the caller's working directory at the time of the call.
+   */
+  const char *workdir;
+  /**
+   * The daemon's umask, unless PIDKIT_DETACH_KEEP_UMASK; 0 by default.
+   * Stdio files are created before it is set, under the caller's umask.
+   */
+  uint32_t umask;
+  /**
+   * stdin file; NULL = /dev/null.
+   */
+  const char *stdin_path;
+  /**
+   * stdout file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stdout_path;
+  /**
+   * stderr file, opened for append, created 0644; NULL = /dev/null.
+   */
+  const char *stderr_path;
+  /**
+   * Extra descriptors to keep open in the daemon (each must be open).
+   */
+  const int *keep_fds;
+  /**
+   * Number of entries in keep_fds.
+   */
+  uint32_t n_keep_fds;
+  /**
+   * A pidfile from pidkit_pidfile_acquire, kept open in the daemon: the
+   * daemon's pid is written into it before the original returns, and the
+   * daemon becomes its owner.
+   */
+  struct pidkit_pidfile *pidfile;
+} pidkit_detach_opts;
+
+/**
  * Options for pidkit_spawn. Initialize with PIDKIT_SPAWN_OPTS_INIT; NULL
  * options mean all defaults.
  */
@@ -384,56 +384,6 @@ const char *pidkit_version(void);
 const char *pidkit_last_error(void);
 
 /**
- * Turns the caller into a daemon the way systemd's daemon(7) describes:
- * fork, setsid, fork again (so the daemon can never acquire a controlling
- * terminal), stdin/stdout/stderr on /dev/null or the given files, every
- * other descriptor closed (close_range, never a loop to RLIMIT_NOFILE)
- * except keep_fds, the pidfile and the readiness channel, signal
- * dispositions reset to SIG_DFL and all signals unblocked, umask set,
- * working directory changed. Like fork it returns twice, in two processes.
- *
- * In the daemon: 0. In the original process: the daemon's pid (> 0) once
- * the daemon called pidkit_detach_ready(0) (at once with
- * PIDKIT_DETACH_NO_WAIT); or -errno: the failure the daemon reported with
- * pidkit_detach_ready(-e), -ECHILD if it died before reporting, or why
- * detaching itself failed (a setup step in the forked processes -- setsid,
- * stdio, chdir, closing descriptors, the pidfile -- reports its exact
- * errno, names the step in pidkit_last_error(), and leaves no process
- * behind). With other threads running it refuses with -EBUSY unless
- * PIDKIT_DETACH_ALLOW_THREADS. Files (stdio, workdir) are opened before the
- * first fork, so a missing one fails in the original without forking.
- * The intermediate process is reaped: no zombie is left.
- *
- * After success the original's copy of opts->pidfile is handed over:
- * releasing it there only closes it. After a failure the original still
- * owns the pidfile and its own pid is in it again.
- *
- * # Safety
- * `opts` is NULL or points to `opts->size` readable bytes whose pointers
- * are NULL or valid (strings NUL-terminated, keep_fds with n_keep_fds
- * entries, pidfile a live handle not used by another thread).
- */
-pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
-
-/**
- * In the daemon: reports 0 (ready) or -errno (failed) to the original
- * process waiting in pidkit_detach. Once: later calls return -EALREADY; in
- * a process that pidkit_detach did not create (including a child the
- * daemon forked), -EINVAL; a positive status is -EINVAL. With
- * PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
- * (nobody listens).
- *
- * Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
- * `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
- * (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
- * or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
- * PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
- * even when that datagram cannot be sent; the send's -errno is then
- * returned here.
- */
-int pidkit_detach_ready(int status);
-
-/**
  * The caller's process id. Never fails.
  */
 pid_t pidkit_getpid(void);
@@ -483,24 +433,11 @@ int pidkit_setsid(void);
  * -ESRCH when the process does not exist or vanished while being read
  * (never a half-filled struct: `*out` is written only on success);
  * -EINVAL for pid < 0, a NULL `out`, or `out->size` too small for pid..sid.
- */
-int pidkit_proc_info_get(pid_t pid, struct pidkit_proc_info *out);
-
-/**
- * Sends `state` to the service manager, as sd_notify(3) does but without
- * libsystemd: one datagram to the AF_UNIX socket named by `$NOTIFY_SOCKET`
- * (a path, or an abstract name written `@name`). `state` is one or more
- * newline-separated assignments such as "READY=1", "STATUS=loading
- * config", "RELOADING=1", "STOPPING=1", "WATCHDOG=1", "MAINPID=4242".
- * Returns 1 when sent, 0 when NOTIFY_SOCKET is not set (no manager
- * listens: nothing to do), -EINVAL for NULL or empty `state` or a
- * malformed NOTIFY_SOCKET, other -errno when the send fails (e.g.
- * -ECONNREFUSED, -ENOENT when the socket is gone).
  *
  * # Safety
- * `state` is NULL or a NUL-terminated string.
+ * `out` is NULL or points to `out->size` writable bytes.
  */
-int pidkit_notify(const char *state);
+int pidkit_proc_info_get(pid_t pid, struct pidkit_proc_info *out);
 
 /**
  * Acquires the pidfile at `path` as a single-instance lock and, unless
@@ -619,6 +556,56 @@ int pidkit_pidfile_read(const char *path, pid_t *pid);
 int pidkit_pidfile_kill(const char *path, int sig, pid_t *holder);
 
 /**
+ * Turns the caller into a daemon the way systemd's daemon(7) describes:
+ * fork, setsid, fork again (so the daemon can never acquire a controlling
+ * terminal), stdin/stdout/stderr on /dev/null or the given files, every
+ * other descriptor closed (close_range, never a loop to RLIMIT_NOFILE)
+ * except keep_fds, the pidfile and the readiness channel, signal
+ * dispositions reset to SIG_DFL and all signals unblocked, umask set,
+ * working directory changed. Like fork it returns twice, in two processes.
+ *
+ * In the daemon: 0. In the original process: the daemon's pid (> 0) once
+ * the daemon called pidkit_detach_ready(0) (at once with
+ * PIDKIT_DETACH_NO_WAIT); or -errno: the failure the daemon reported with
+ * pidkit_detach_ready(-e), -ECHILD if it died before reporting, or why
+ * detaching itself failed (a setup step in the forked processes -- setsid,
+ * stdio, chdir, closing descriptors, the pidfile -- reports its exact
+ * errno, names the step in pidkit_last_error(), and leaves no process
+ * behind). With other threads running it refuses with -EBUSY unless
+ * PIDKIT_DETACH_ALLOW_THREADS. Files (stdio, workdir) are opened before the
+ * first fork, so a missing one fails in the original without forking.
+ * The intermediate process is reaped: no zombie is left.
+ *
+ * After success the original's copy of opts->pidfile is handed over:
+ * releasing it there only closes it. After a failure the original still
+ * owns the pidfile and its own pid is in it again.
+ *
+ * # Safety
+ * `opts` is NULL or points to `opts->size` readable bytes whose pointers
+ * are NULL or valid (strings NUL-terminated, keep_fds with n_keep_fds
+ * entries, pidfile a live handle not used by another thread).
+ */
+pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
+
+/**
+ * In the daemon: reports 0 (ready) or -errno (failed) to the original
+ * process waiting in pidkit_detach. Once: later calls return -EALREADY; in
+ * a process that pidkit_detach did not create (including a child the
+ * daemon forked), -EINVAL; a positive status is -EINVAL. With
+ * PIDKIT_DETACH_NO_WAIT, or when the original is gone, it returns 0
+ * (nobody listens).
+ *
+ * Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
+ * `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
+ * (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
+ * or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
+ * PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
+ * even when that datagram cannot be sent; the send's -errno is then
+ * returned here.
+ */
+int pidkit_detach_ready(int status);
+
+/**
  * Starts the program `argv[0]` with arguments `argv` (NULL-terminated) and
  * environment `envp` (NULL-terminated; NULL = the caller's) in a new
  * session, and returns its pid once its exec succeeded.
@@ -651,6 +638,22 @@ int pidkit_pidfile_kill(const char *path, int sig, pid_t *holder);
 pid_t pidkit_spawn(const char *const *argv,
                    const char *const *envp,
                    const struct pidkit_spawn_opts *opts);
+
+/**
+ * Sends `state` to the service manager, as sd_notify(3) does but without
+ * libsystemd: one datagram to the AF_UNIX socket named by `$NOTIFY_SOCKET`
+ * (a path, or an abstract name written `@name`). `state` is one or more
+ * newline-separated assignments such as "READY=1", "STATUS=loading
+ * config", "RELOADING=1", "STOPPING=1", "WATCHDOG=1", "MAINPID=4242".
+ * Returns 1 when sent, 0 when NOTIFY_SOCKET is not set (no manager
+ * listens: nothing to do), -EINVAL for NULL or empty `state` or a
+ * malformed NOTIFY_SOCKET, other -errno when the send fails (e.g.
+ * -ECONNREFUSED, -ENOENT when the socket is gone).
+ *
+ * # Safety
+ * `state` is NULL or a NUL-terminated string.
+ */
+int pidkit_notify(const char *state);
 
 #ifdef __cplusplus
 }  // extern "C"

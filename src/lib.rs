@@ -11,15 +11,16 @@
 //!   `/proc/PID/stat` row;
 //! - [`notify`]: systemd's readiness protocol (sd_notify) without libsystemd.
 //!
-//! The modules above are safe Rust and know nothing of C; [`ffi`] is the
-//! thin `extern "C"` shell that turns their `Result`s into `-errno` plus a
+//! The modules above are safe Rust and know nothing of C; `ffi` (private:
+//! its functions are the C ABI, not part of the Rust API) is the thin
+//! `extern "C"` shell that turns their `Result`s into `-errno` plus a
 //! message in `pidkit_last_error()`.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod detach;
 pub mod error;
-pub mod ffi;
+mod ffi;
 pub mod ids;
 pub mod notify;
 pub mod pidfile;

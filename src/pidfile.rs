@@ -390,7 +390,9 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
                 std::thread::sleep(backoff.min(deadline - now));
                 backoff = (backoff * 2).min(Duration::from_millis(25));
             }
-            _ if matches!(attempt, Attempt::Shared) && probe_waited < Duration::from_millis(100) => {
+            _ if matches!(attempt, Attempt::Shared)
+                && probe_waited < Duration::from_millis(100) =>
+            {
                 std::thread::sleep(probe_backoff);
                 probe_waited += probe_backoff;
                 probe_backoff = (probe_backoff * 2).min(Duration::from_millis(10));
@@ -805,7 +807,8 @@ fn is_held(fd: &OwnedFd) -> bool {
 
 /// `Some(holder)` when a live process holds the pidfile (holder 0 if it has
 /// not written its pid yet); `None` when it is absent or stale. Never
-/// creates, changes or removes anything; see [`is_held`] for how it looks.
+/// creates, changes or removes anything: a momentary shared probe lock
+/// tells whether an exclusive one is held.
 pub fn check(path: &CStr) -> Result<Option<i32>> {
     // A holder may replace the file while we look (release + re-acquire):
     // look again when the path no longer names what we examined.
@@ -944,7 +947,11 @@ fn pid_holds_lock(pid: i32, st: &FileStat) -> Option<bool> {
         Err(_) => return None,
     };
     for entry in entries.flatten() {
-        let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         // stat follows the magic link to the open file itself.
@@ -972,7 +979,9 @@ fn fdinfo_has_exclusive_flock(info: &[u8]) -> bool {
     info.split(|&b| b == b'\n')
         .filter(|line| line.starts_with(b"lock:"))
         .any(|line| {
-            let mut words = line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+            let mut words = line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty());
             words.any(|w| w == b"FLOCK") && words.any(|w| w == b"WRITE")
         })
 }
@@ -988,7 +997,11 @@ mod tests {
         assert_eq!(parse_pid(b" \t42 \n"), Some(42));
         assert_eq!(parse_pid(b"2147483647"), Some(i32::MAX));
         assert_eq!(parse_pid(b"0042"), Some(42));
-        assert_eq!(parse_pid(b"\x0b42\x0c\r\n"), Some(42), "isspace's \\v and \\f");
+        assert_eq!(
+            parse_pid(b"\x0b42\x0c\r\n"),
+            Some(42),
+            "isspace's \\v and \\f"
+        );
     }
 
     #[test]
@@ -1058,14 +1071,22 @@ mod tests {
         };
         let mut long = vec![b' '; 8192];
         long.extend_from_slice(b"123\n");
-        assert_eq!(at(&long), Some(123), "blanks before the pid, longer than one read");
+        assert_eq!(
+            at(&long),
+            Some(123),
+            "blanks before the pid, longer than one read"
+        );
         let mut tail = b"123".to_vec();
         tail.extend(std::iter::repeat_n(b'\n', 5000));
         assert_eq!(at(&tail), Some(123), "blanks after it");
         let mut garbage = vec![b' '; 100];
         garbage.extend_from_slice(b"123 x");
         assert_eq!(at(&garbage), None);
-        assert_eq!(at(&vec![b' '; MAX_PIDFILE_READ + 10]), None, "only blanks, a megabyte of them");
+        assert_eq!(
+            at(&vec![b' '; MAX_PIDFILE_READ + 10]),
+            None,
+            "only blanks, a megabyte of them"
+        );
         assert_eq!(at(b"4242\n"), Some(4242));
         let _ = std::fs::remove_file(&path);
     }
@@ -1104,7 +1125,9 @@ mod tests {
         let held = b"pos:\t0\nflags:\t02100001\nmnt_id:\t27\nino:\t10010669\n\
 lock:\t1: FLOCK  ADVISORY  WRITE 0 fe:00:10010669 0 EOF\n";
         assert!(fdinfo_has_exclusive_flock(held));
-        assert!(!fdinfo_has_exclusive_flock(b"pos:\t0\nflags:\t02100000\nino:\t10010669\n"));
+        assert!(!fdinfo_has_exclusive_flock(
+            b"pos:\t0\nflags:\t02100000\nino:\t10010669\n"
+        ));
         assert!(!fdinfo_has_exclusive_flock(
             b"lock:\t1: FLOCK  ADVISORY  READ 12 fe:00:1 0 EOF\n"
         ));
@@ -1125,7 +1148,11 @@ lock:\t1: FLOCK  ADVISORY  WRITE 0 fe:00:10010669 0 EOF\n";
         let other = std::fs::File::open(&path).unwrap();
         flock(file.as_raw_fd(), libc::LOCK_UN).unwrap();
         flock(other.as_raw_fd(), libc::LOCK_SH).unwrap();
-        assert_eq!(pid_holds_lock(me, &st), Some(false), "a shared lock is no holder's");
+        assert_eq!(
+            pid_holds_lock(me, &st),
+            Some(false),
+            "a shared lock is no holder's"
+        );
         let _ = std::fs::remove_file(&path);
     }
 

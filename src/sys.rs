@@ -459,7 +459,6 @@ pub(crate) fn rewrite_pid(fd: RawFd, pid: i32, truncate: bool) -> Result<(), Err
     }
 }
 
-
 /// pidfd_open(2) (Linux 5.3): a descriptor that pins the process that has
 /// `pid` now. ENOSYS on older kernels.
 pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {

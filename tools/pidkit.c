@@ -59,41 +59,42 @@ static const char USAGE_IDS[] =
     "makes the exit status 1 (the other rows are still printed).\n";
 
 static const char USAGE_RUN[] =
-    "usage: pidkit run --pidfile F [--detach] [--chdir D] [--stdout F] [--stderr F]\n"
-    "                  [--notify] [--] CMD [ARG...]\n"
+    "usage: pidkit run --pidfile F [--detach | --wait] [--chdir D] [--stdout F]\n"
+    "                  [--stderr F] [--notify] [--] CMD [ARG...]\n"
     "\n"
     "Start CMD (looked up in PATH) as the leader of a new session, holding the\n"
     "pidfile F (flock-locked, holding CMD's pid) from before its first\n"
     "instruction until it exits. Nothing is started when another live process\n"
     "holds F. Options may not follow CMD.\n"
     "\n"
+    "By default pidkit prints CMD's pid on stdout once its exec succeeded and\n"
+    "exits 0: CMD runs on, double-forked (no child of pidkit, never its\n"
+    "zombie), with stdin/stdout/stderr on /dev/null unless given, in the\n"
+    "caller's working directory unless --chdir.\n"
+    "\n"
     "  --pidfile F   the pidfile (required). If another live process holds it,\n"
     "                a message names the holder and the exit status is 1.\n"
-    "  --detach      daemon mode: CMD is double-forked (no child of pidkit, never\n"
-    "                its zombie), stdin/stdout/stderr are /dev/null unless\n"
-    "                given, the working directory is / unless --chdir. pidkit\n"
-    "                prints CMD's pid on stdout once its exec succeeded and\n"
-    "                exits 0.\n"
-    "                Without --detach (foreground mode), CMD is pidkit's child\n"
-    "                (still in a session of its own): it inherits pidkit's\n"
-    "                stdin/stdout/stderr (except a stream given with --stdout or\n"
-    "                --stderr) and working directory; nothing is printed (the\n"
-    "                pid is in F); pidkit forwards HUP, INT, QUIT, TERM, USR1\n"
-    "                and USR2 (unless ignored when it started) to CMD, waits\n"
-    "                for it and exits with its status (128+N if signal N\n"
-    "                killed it): for a terminal, or a supervisor that wants a\n"
-    "                foreground process.\n"
+    "  --detach      daemon mode (daemon(7)): as the default, but the working\n"
+    "                directory is / unless --chdir.\n"
+    "  --wait        foreground mode: CMD is pidkit's child (still in a session\n"
+    "                of its own): it inherits pidkit's stdin/stdout/stderr\n"
+    "                (except a stream given with --stdout or --stderr) and\n"
+    "                working directory; nothing is printed (the pid is in F);\n"
+    "                pidkit forwards HUP, INT, QUIT, TERM, USR1 and USR2 (unless\n"
+    "                ignored when it started) to CMD, waits for it and exits\n"
+    "                with its status (128+N if signal N killed it): for a\n"
+    "                terminal, or a supervisor that wants a foreground process.\n"
     "  --chdir D     CMD's working directory.\n"
     "  --stdout F    append CMD's stdout to file F (created 0644).\n"
     "  --stderr F    append CMD's stderr to file F (created 0644).\n"
     "  --notify      for a systemd Type=notify unit: pass NOTIFY_SOCKET through\n"
     "                to CMD, which reports READY=1 itself (with MAINPID= or\n"
     "                NotifyAccess=all). Without --notify, CMD does not see\n"
-    "                NOTIFY_SOCKET, and `pidkit run --detach` itself sends\n"
+    "                NOTIFY_SOCKET, and pidkit itself (unless --wait) sends\n"
     "                READY=1 and MAINPID=<CMD's pid> once CMD's exec succeeded.\n"
     "\n"
-    "Exit status: 0 started (--detach) or CMD's status (foreground); 1 when CMD\n"
-    "could not be started (pidfile held, exec failed, ...); 2 usage error.\n"
+    "Exit status: 0 started (CMD's status with --wait); 1 when CMD could not\n"
+    "be started (pidfile held, exec failed, ...); 2 usage error.\n"
     "The pidfile stays on disk after CMD exits (stale: `pidkit status` says 1),\n"
     "and is taken over by the next start.\n";
 
@@ -312,11 +313,12 @@ static int cmd_run(int argc, char **argv)
         { "stdout", required_argument, NULL, 'o' },
         { "stderr", required_argument, NULL, 'e' },
         { "notify", no_argument, NULL, 'n' },
+        { "wait", no_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *pidfile = NULL, *workdir = NULL, *out = NULL, *err = NULL;
-    int detach = 0, notify = 0, c;
+    int detach = 0, notify = 0, wait_for_cmd = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -326,6 +328,7 @@ static int cmd_run(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'e': err = optarg; break;
         case 'n': notify = 1; break;
+        case 'w': wait_for_cmd = 1; break;
         case 'h': return help(USAGE_RUN);
         default: return bad_option("run", argv, c);
         }
@@ -336,10 +339,12 @@ static int cmd_run(int argc, char **argv)
         return usage_error("run", "--pidfile needs a path");
     if (optind >= argc)
         return usage_error("run", "no command given (pidkit run --pidfile F -- CMD [ARG...])");
+    if (detach && wait_for_cmd)
+        return usage_error("run", "--detach and --wait exclude each other");
     /* Under systemd's Type=notify: with --notify CMD speaks the protocol
      * itself; without it, CMD never sees the socket (a program that happens
-     * to speak sd_notify must not confuse the manager) and a detached run
-     * reports for it. */
+     * to speak sd_notify must not confuse the manager) and a run that
+     * returns once CMD started reports for it. */
     char manager_socket[512] = "";
     int manager_listens = getenv("NOTIFY_SOCKET") != NULL;
     if (manager_listens)
@@ -358,9 +363,15 @@ static int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < N_FORWARDED; i++)
         sigaddset(&forward, forwarded_signals[i]);
 
-    if (detach) {
+    if (!wait_for_cmd) {
+        /* CMD runs on after pidkit returns: nobody's child, no stream of
+         * ours (a caller reading pidkit's output through a pipe must not
+         * wait for CMD to close it), the caller's working directory unless
+         * --detach (daemon(7): "/") or --chdir. */
         opts.stdout_path = out;
         opts.stderr_path = err;
+        if (!detach && !workdir)
+            opts.flags |= PIDKIT_SPAWN_KEEP_CWD;
     } else {
         /* The library's stdio choice is all files or all inherited: to
          * inherit some streams and redirect others, point our own 1/2 at
@@ -393,7 +404,7 @@ static int cmd_run(int argc, char **argv)
     restore_fd(STDOUT_FILENO, saved_out);
 
     if (pid < 0) {
-        if (!detach)
+        if (wait_for_cmd)
             sigprocmask(SIG_SETMASK, &old_mask, NULL);
         if (pid == -EEXIST)
             fprintf(stderr, "pidkit run: not started: %s\n", message);
@@ -401,7 +412,7 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "pidkit run: cannot start %s: %s\n", argv[optind], message);
         return 1;
     }
-    if (detach) {
+    if (!wait_for_cmd) {
         if (manager_listens && !notify) {
             char state[64];
             snprintf(state, sizeof state, "READY=1\nMAINPID=%d\n", (int)pid);
@@ -413,8 +424,8 @@ static int cmd_run(int argc, char **argv)
         printf("%d\n", (int)pid);
         return 0;
     }
-    /* Foreground: nothing is added to CMD's output stream (the pid is in
-     * the pidfile); pidkit waits for CMD. */
+    /* --wait: nothing is added to CMD's output stream (the pid is in the
+     * pidfile); pidkit waits for CMD. */
 
     child_pid = pid;
     struct sigaction sa;
@@ -584,8 +595,16 @@ static int cmd_stop(int argc, char **argv)
     pid_t holder = 0;
     int r = pidkit_pidfile_kill(path, sig, &holder);
     if (r == -ESRCH) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", pidkit_last_error());
+        /* Still held: a holder that has not written its pid yet, or one the
+         * pid in the file does not name. It runs, and we cannot signal it. */
+        if (pidkit_pidfile_check(path, NULL) == 1) {
+            fprintf(stderr, "pidkit stop: %s is held, but its holder cannot be signalled (%s)\n", path, why);
+            return 1;
+        }
         /* LSB: stopping a service that is not running is success. */
-        fprintf(stderr, "pidkit stop: not running (%s)\n", pidkit_last_error());
+        fprintf(stderr, "pidkit stop: not running (%s)\n", why);
         return 0;
     }
     if (r < 0) {

@@ -144,8 +144,11 @@ pub extern "C" fn pidkit_setsid() -> c_int {
 /// -ESRCH when the process does not exist or vanished while being read
 /// (never a half-filled struct: `*out` is written only on success);
 /// -EINVAL for pid < 0, a NULL `out`, or `out->size` too small for pid..sid.
+///
+/// # Safety
+/// `out` is NULL or points to `out->size` writable bytes.
 #[no_mangle]
-pub extern "C" fn pidkit_proc_info_get(pid: pid_t, out: *mut pidkit_proc_info) -> c_int {
+pub unsafe extern "C" fn pidkit_proc_info_get(pid: pid_t, out: *mut pidkit_proc_info) -> c_int {
     ffi_entry!("pidkit_proc_info_get", {
         super::non_null!("pidkit_proc_info_get", out);
         // SAFETY: out is non-NULL and, per the API, points to at least out->size bytes.

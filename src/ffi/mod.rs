@@ -11,12 +11,13 @@ use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-// In the order of API.md: the header follows it.
-pub mod detach;
+// In the order of API.md, the additions (notify) last: cbindgen writes the
+// header in this order. rustfmt.toml keeps rustfmt from sorting it.
 pub mod ids;
-pub mod notify;
 pub mod pidfile;
+pub mod detach;
 pub mod spawn;
+pub mod notify;
 
 /// Wraps the body of every exported function: `ffi_entry!("name", { ... })`.
 /// The body evaluates to a `Result<T>`; `Ok(v)` is returned as is, `Err(e)`

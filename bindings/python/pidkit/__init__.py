@@ -82,6 +82,7 @@ before the fork.
 
 import dataclasses
 import errno as _errno
+import operator
 import os
 import signal as _signal
 import sys
@@ -238,20 +239,29 @@ def gettid():
     return _lib.pidkit_gettid()
 
 
+def _c_int(value, what, lo=-(2**31), hi=2**31 - 1):
+    """value as an int that fits the C parameter it goes to: ctypes would
+    silently keep only the low bits (2**32 + pid would name pid)."""
+    v = operator.index(value)
+    if not lo <= v <= hi:
+        raise OverflowError(f"{what} {v} is out of range ({lo}..{hi})")
+    return v
+
+
 def getsid(pid=0):
     """Session id of pid (0 = the caller). ProcessLookupError if it does not exist."""
-    return _check(_lib.pidkit_getsid(pid))
+    return _check(_lib.pidkit_getsid(_c_int(pid, "pid")))
 
 
 def getpgid(pid=0):
     """Process group id of pid (0 = the caller). ProcessLookupError if it does not exist."""
-    return _check(_lib.pidkit_getpgid(pid))
+    return _check(_lib.pidkit_getpgid(_c_int(pid, "pid")))
 
 
 def alive(pid):
     """True if a process with that pid exists (a zombie, or one we may not
     signal, counts). A pid is no identity: see ProcInfo.start_time."""
-    return bool(_check(_lib.pidkit_alive(pid)))
+    return bool(_check(_lib.pidkit_alive(_c_int(pid, "pid"))))
 
 
 def setsid():
@@ -285,7 +295,7 @@ def proc_info(pid=0):
     """ProcInfo of pid (0 = the caller); ProcessLookupError if it does not exist."""
     info = _ffi.ProcInfo()
     info.size = ctypes.sizeof(info)
-    _check(_lib.pidkit_proc_info_get(pid, ctypes.byref(info)))
+    _check(_lib.pidkit_proc_info_get(_c_int(pid, "pid"), ctypes.byref(info)))
     return ProcInfo(
         pid=info.pid, ppid=info.ppid, pgid=info.pgid, sid=info.sid,
         tpgid=info.tpgid, tty_nr=info.tty_nr,
@@ -323,7 +333,7 @@ def kill(path, sig=_signal.SIGTERM):
     sig 0 only checks."""
     b = _path(path)
     holder = _ffi.pid_t(0)
-    _check(_lib.pidkit_pidfile_kill(b, int(sig), ctypes.byref(holder)), path)
+    _check(_lib.pidkit_pidfile_kill(b, _c_int(sig, "signal"), ctypes.byref(holder)), path)
     return holder.value
 
 
@@ -361,7 +371,7 @@ class PidFile:
             wait = True
         self.wait = wait
         self.timeout = timeout
-        self.mode = mode
+        self.mode = _c_int(mode, "mode", 0, 2**32 - 1)
         self._flags = ((PIDFILE_WAIT if wait else 0) | (0 if write else PIDFILE_NO_WRITE)
                        | (PIDFILE_INHERIT if inherit else 0)
                        | (PIDFILE_KEEP_FILE if keep_file else 0)
@@ -549,7 +559,7 @@ def detach_ready(status=0):
     OSError, which detach() raises there. Once; OSError(EALREADY) after."""
     if isinstance(status, OSError):
         status = status.errno or _errno.EIO
-    status = int(status)
+    status = _c_int(int(status), "status")
     _check(_lib.pidkit_detach_ready(-abs(status)))
 
 

@@ -28,6 +28,19 @@ class Ids(TestCase):
         self.assertEqual(pidkit.getpgid(), os.getpgid(0))
         self.assertEqual(pidkit.getpgid(1), os.getpgid(1))
 
+    def test_a_pid_too_large_for_pid_t_is_an_overflow_error_not_another_pid(self):
+        # ctypes alone would keep the low 32 bits: 2**32 + our pid would be us.
+        for f in (pidkit.getsid, pidkit.getpgid, pidkit.alive, pidkit.proc_info):
+            with self.subTest(f=f.__name__):
+                with self.assertRaises(OverflowError):
+                    f(2**32 + os.getpid())
+        with self.assertRaises(OverflowError):
+            pidkit.kill("/nonexistent/x.pid", 2**32 + 15)
+        with self.assertRaises(OverflowError):
+            pidkit.PidFile("/nonexistent/x.pid", mode=2**32 + 0o644)
+        with self.assertRaises(TypeError):
+            pidkit.getsid(1.5)
+
     def test_gettid_in_a_thread(self):
         seen = []
         t = threading.Thread(target=lambda: seen.append((pidkit.gettid(), threading.get_native_id())))
