@@ -60,6 +60,21 @@ impl Error {
         self.errno
     }
 
+    /// The errno as a plain number (`libc::EEXIST`, ...), for callers that
+    /// do not depend on nix. (A conversion to `std::io::Error` keeps the
+    /// message and the errno's `ErrorKind`, not the number.)
+    ///
+    /// ```
+    /// let e = pidkit::ids::getsid(-1).unwrap_err();
+    /// assert_eq!(e.raw_os_error(), libc::EINVAL);
+    /// let io = std::io::Error::from(e);
+    /// assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(io.to_string().contains("invalid pid"));
+    /// ```
+    pub fn raw_os_error(&self) -> i32 {
+        self.errno as i32
+    }
+
     /// The whole message, as `pidkit_last_error()` returns it.
     pub fn message(&self) -> &str {
         &self.message
