@@ -151,17 +151,9 @@ impl Msg {
 /// SIGPIPE that would kill the daemon. Async-signal-safe.
 fn send_msg(fd: RawFd, msg: Msg) -> std::result::Result<(), Errno> {
     let b = msg.to_bytes();
-    loop {
-        // SAFETY: b is valid for its length.
-        let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: b is valid for its length.
+    sys::retry_eintr(|| unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) })
+        .map(drop)
 }
 
 /// Reports a failed setup step and leaves. Async-signal-safe.
@@ -549,16 +541,16 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
         }
         let mut b = [0u8; 12];
         // SAFETY: recv into a buffer we own, at most its length.
-        let n = unsafe { libc::recv(ours.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), 0) };
-        if n < 0 {
-            match Errno::last() {
-                Errno::EINTR => continue,
-                e => {
-                    outcome = Some(Err(Error::sys(e, "detach: reading the readiness channel")));
-                    break;
-                }
+        let read = sys::retry_eintr(|| unsafe {
+            libc::recv(ours.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), 0)
+        });
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                outcome = Some(Err(Error::sys(e, "detach: reading the readiness channel")));
+                break;
             }
-        }
+        };
         if n == 0 {
             // Every writer is gone without a verdict.
             let what = if no_wait && daemon_pid.is_none() && !single_fork {
@@ -569,7 +561,7 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
             outcome = Some(Err(Error::new(Errno::ECHILD, what)));
             break;
         }
-        if n as usize != b.len() {
+        if n != b.len() {
             continue;
         }
         let msg = Msg::from_bytes(&b);

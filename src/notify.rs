@@ -53,24 +53,17 @@ pub fn send_to(socket: &OsString, state: &[u8]) -> Result<()> {
     }
     // SAFETY: socket() just returned this descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    loop {
-        // SAFETY: state and addr are valid for the lengths given.
-        let n = unsafe {
-            libc::sendto(
-                fd.as_raw_fd(),
-                state.as_ptr().cast(),
-                state.len(),
-                libc::MSG_NOSIGNAL,
-                (&addr as *const libc::sockaddr_un).cast(),
-                len as libc::socklen_t,
-            )
-        };
-        if n >= 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(Error::sys(e, format!("notify: send to {shown}"))),
-        }
-    }
+    // SAFETY: state and addr are valid for the lengths given.
+    crate::sys::retry_eintr(|| unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            state.as_ptr().cast(),
+            state.len(),
+            libc::MSG_NOSIGNAL,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    })
+    .map(drop)
+    .map_err(|e| Error::sys(e, format!("notify: send to {shown}")))
 }

@@ -469,16 +469,8 @@ fn held_by(holder: i32) -> String {
 /// never happen in a forked child that shares the owner's lock, so the call
 /// is made directly.
 fn flock(fd: RawFd, op: i32) -> std::result::Result<(), Errno> {
-    loop {
-        // SAFETY: flock on a descriptor the caller owns.
-        if unsafe { libc::flock(fd, op) } == 0 {
-            return Ok(());
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: flock on a descriptor the caller owns.
+    sys::retry_eintr(|| unsafe { libc::flock(fd, op) } as isize).map(drop)
 }
 
 fn truncate(fd: RawFd) -> std::result::Result<(), Errno> {
@@ -500,21 +492,14 @@ fn read_pid_at(fd: RawFd) -> std::result::Result<Option<i32>, Errno> {
     let mut offset: usize = 0;
     loop {
         // SAFETY: pread into a buffer we own, at most its length.
-        let n = unsafe {
+        let n = sys::retry_eintr(|| unsafe {
             libc::pread(
                 fd,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 offset as libc::off_t,
             )
-        };
-        if n < 0 {
-            match Errno::last() {
-                Errno::EINTR => continue,
-                e => return Err(e),
-            }
-        }
-        let n = n as usize;
+        })?;
         // A short read of a regular file is its end: one pread for a pidfile.
         if !parser.feed(&buf[..n]) || n < buf.len() {
             return Ok(parser.finish());
@@ -941,6 +926,9 @@ pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
 /// into that process: another user's, or not dumpable).
 fn pid_holds_lock(pid: i32, st: &FileStat) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
+    // dev_t and ino_t are not u64 on every target.
+    #[allow(clippy::unnecessary_cast)]
+    let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
     let entries = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
         Ok(entries) => entries,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
@@ -958,9 +946,6 @@ fn pid_holds_lock(pid: i32, st: &FileStat) -> Option<bool> {
         let Ok(target) = std::fs::metadata(entry.path()) else {
             continue;
         };
-        // dev_t and ino_t are not u64 on every target.
-        #[allow(clippy::unnecessary_cast)]
-        let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
         if target.dev() != dev || target.ino() != ino {
             continue;
         }

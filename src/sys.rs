@@ -97,12 +97,23 @@ pub(crate) fn open_cloexec(path: &CStr, flags: i32) -> Result<OwnedFd, Errno> {
 
 /// open(2) with O_NOCTTY added, retrying EINTR. Async-signal-safe.
 pub(crate) fn open_raw(path: &CStr, flags: i32, mode: libc::mode_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: path is a valid NUL-terminated string for the call's duration.
+    let fd = retry_eintr(|| unsafe {
+        libc::open(path.as_ptr(), flags | libc::O_NOCTTY, mode as libc::c_uint) as isize
+    })?;
+    // SAFETY: open just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Makes a system call until a signal no longer interrupts it: its result
+/// (>= 0), or the errno of its failure. `call` returns the raw system call's
+/// value (-1 with errno set on failure). Async-signal-safe when `call` is:
+/// nothing here allocates.
+pub(crate) fn retry_eintr(mut call: impl FnMut() -> isize) -> Result<usize, Errno> {
     loop {
-        // SAFETY: path is a valid NUL-terminated string for the call's duration.
-        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_NOCTTY, mode as libc::c_uint) };
-        if fd >= 0 {
-            // SAFETY: open just returned this descriptor and nothing else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        let r = call();
+        if r >= 0 {
+            return Ok(r as usize);
         }
         match Errno::last() {
             Errno::EINTR => continue,
@@ -114,17 +125,8 @@ pub(crate) fn open_raw(path: &CStr, flags: i32, mode: libc::mode_t) -> Result<Ow
 /// One read(2), retrying EINTR. Async-signal-safe.
 pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
     use std::os::fd::AsRawFd;
-    loop {
-        // SAFETY: read into a buffer we own, at most its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match Errno::last() {
-            Errno::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: read into a buffer we own, at most its length.
+    retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// Waits for our child `pid` to exit, retrying EINTR (ECHILD, e.g. with
@@ -441,21 +443,13 @@ pub(crate) fn rewrite_pid(fd: RawFd, pid: i32, truncate: bool) -> Result<(), Err
     }
     let text = PidText::new(pid);
     let bytes = text.as_bytes();
-    loop {
-        // SAFETY: bytes is valid for bytes.len() bytes.
-        let n = unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), 0) };
-        if n < 0 {
-            match Errno::last() {
-                Errno::EINTR => continue,
-                e => return Err(e),
-            }
-        }
-        // A short write (a full disk) must not leave a partial pid behind.
-        return if n as usize == bytes.len() {
-            Ok(())
-        } else {
-            Err(Errno::ENOSPC)
-        };
+    // SAFETY: bytes is valid for bytes.len() bytes.
+    let n = retry_eintr(|| unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), 0) })?;
+    // A short write (a full disk) must not leave a partial pid behind.
+    if n == bytes.len() {
+        Ok(())
+    } else {
+        Err(Errno::ENOSPC)
     }
 }
 
