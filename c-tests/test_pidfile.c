@@ -1814,10 +1814,7 @@ static void test_kill_inherited_lock(void)
             pause();
     }
     snprintf(buf, sizeof buf, "%d\n", (int)bystander);
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    bool rewritten = fd >= 0 && writen(fd, buf, strlen(buf)) == 0;
-    if (fd >= 0)
-        close(fd);
+    bool rewritten = spits(path, buf) == 0;
     pid_t got = -777;
     int c = pidkit_pidfile_check(path, &got);
     ok(up && rewritten && c == 1, "a worker that inherited the lock keeps the file held after its parent died (check %d)", c);
@@ -1831,10 +1828,7 @@ static void test_kill_inherited_lock(void)
        r, emsg(r), (int)dead);
     ok(strstr(pidkit_last_error(), "not by pid") != NULL, "... and the message says so: \"%s\"", show(pidkit_last_error()));
     snprintf(buf, sizeof buf, "%d\n", (int)w);
-    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    rewritten = fd >= 0 && writen(fd, buf, strlen(buf)) == 0;
-    if (fd >= 0)
-        close(fd);
+    rewritten = spits(path, buf) == 0;
     holder = -777;
     r = pidkit_pidfile_kill(path, 0, &holder);
     ok(rewritten && r >= 0 && holder == w, "naming the worker that carries the lock, kill(sig 0) succeeds (%d, holder %d)", r,

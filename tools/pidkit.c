@@ -158,6 +158,24 @@ static int bad_option(const char *cmd, char **argv, int c)
     return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
+/* Options of a command that takes none but --help: -1 to go on (optind at
+ * the first operand), else the exit status (help shown, or a usage error). */
+static int help_only_options(int argc, char **argv, const char *cmd, const char *usage)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h')
+            return help(usage);
+        return bad_option(cmd, argv, c);
+    }
+    return -1;
+}
+
 /* A decimal pid > 0, nothing else. */
 static int parse_pid(const char *s, pid_t *out)
 {
@@ -209,17 +227,9 @@ static int ids_row(pid_t pid, int quiet_if_gone)
 
 static int cmd_ids(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (c == 'h')
-            return help(USAGE_IDS);
-        return bad_option("ids", argv, c);
-    }
+    int done = help_only_options(argc, argv, "ids", USAGE_IDS);
+    if (done >= 0)
+        return done;
     pid_t *pids = NULL;
     int n = argc - optind;
     if (n > 0) {
@@ -460,17 +470,9 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_status(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (c == 'h')
-            return help(USAGE_STATUS);
-        return bad_option("status", argv, c);
-    }
+    int done = help_only_options(argc, argv, "status", USAGE_STATUS);
+    if (done >= 0)
+        return done;
     if (argc - optind != 1)
         return usage_error("status", "expected exactly one pidfile");
     const char *path = argv[optind];
