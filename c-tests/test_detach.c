@@ -60,6 +60,7 @@ struct obs {
     int ready_rc, ready2_rc, child_ready_rc;
     int nfds, fds[MAXFD];            /* /proc/self/fd after pidkit_detach_ready */
     int pf_fd;                       /* pidkit_pidfile_fd() of the daemon's copy */
+    int pf_dir_fd;                   /* the daemon's descriptor of the pidfile's directory */
     int rl_fd_errno;                 /* fcntl(F_GETFD) on the fd at RLIMIT_NOFILE-1: its errno */
     int pf_release_rc, pf_exists_after_release;
 };
@@ -462,6 +463,22 @@ static void observe(struct obs *o, const struct plan *p)
     }
     o->sig_ok = read_sigmasks(o);
     o->pf_fd = G.pf ? pidkit_pidfile_fd(G.pf) : -1;
+    o->pf_dir_fd = -1;
+    if (G.pf) {
+        /* API.md: the handle works relative to the pidfile's directory, and
+         * a daemon keeps that descriptor beside the pidfile's. */
+        char dir[sizeof G.pf_path];
+        snprintf(dir, sizeof dir, "%s", G.pf_path);
+        char *slash = strrchr(dir, '/');
+        struct stat dst, fst;
+        if (slash)
+            *slash = '\0';
+        for (int fd = 3; slash && fd < 64 && stat(dir, &dst) == 0; fd++)
+            if (fd != o->pf_fd && fstat(fd, &fst) == 0 && fst.st_dev == dst.st_dev && fst.st_ino == dst.st_ino) {
+                o->pf_dir_fd = fd;
+                break;
+            }
+    }
     o->rl_fd_errno = -1;
     if (H->rl_fd > 0)
         o->rl_fd_errno = fcntl(H->rl_fd, F_GETFD) < 0 ? errno : 0;
@@ -1286,6 +1303,8 @@ static void test_pidfile(void)
     for (int i = 0; i < H->n_keep; i++)
         want[nw++] = H->keep_fds[i];
     want[nw++] = o.pf_fd;
+    ok(o.pf_dir_fd >= 0, "%s: the daemon keeps the pidfile's directory open (fd %d)", n, o.pf_dir_fd);
+    want[nw++] = o.pf_dir_fd;
     check_fds_exact(n, &o, want, nw);
     kill(o.pid, SIGUSR1);
     int got2 = get_obs(&o2, 2, 3000);

@@ -378,6 +378,8 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
         let mut keep: Vec<RawFd> = vec![0, 1, 2, theirs.as_raw_fd()];
         keep.extend_from_slice(opts.keep_fds);
         keep.extend(pidfile_fd);
+        // The pidfile's directory: the daemon's release unlinks relative to it.
+        keep.extend(opts.pidfile.as_ref().map(|pf| pf.dir_fd()));
         keep.sort_unstable();
         keep.dedup();
         Some(keep)

@@ -124,3 +124,57 @@ pub fn describe(errno: Errno) -> String {
     out.push_str(chars.as_str());
     out
 }
+
+/// A path (or any byte string from outside) as it appears in a message:
+/// valid UTF-8 as it is, control characters and the backslash escaped as
+/// `ls -b` does (`\n`, `\t`, `\\`, `\x1b`), other bytes as `\xHH`. A path
+/// with a newline can then never fake a line of its own in a log.
+pub(crate) struct Shown<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            let valid = chunk.valid();
+            let mut plain = 0;
+            for (i, c) in valid.char_indices() {
+                let esc: Option<&str> = match c {
+                    '\n' => Some("\\n"),
+                    '\t' => Some("\\t"),
+                    '\r' => Some("\\r"),
+                    '\\' => Some("\\\\"),
+                    c if c.is_control() => None,
+                    _ => continue,
+                };
+                f.write_str(&valid[plain..i])?;
+                match esc {
+                    Some(s) => f.write_str(s)?,
+                    None => {
+                        let mut buf = [0u8; 4];
+                        for b in c.encode_utf8(&mut buf).bytes() {
+                            write!(f, "\\x{b:02x}")?;
+                        }
+                    }
+                }
+                plain = i + c.len_utf8();
+            }
+            f.write_str(&valid[plain..])?;
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+
+    #[test]
+    fn shown_escapes_what_could_fake_a_line() {
+        assert_eq!(Shown(b"/run/x.pid").to_string(), "/run/x.pid");
+        assert_eq!(Shown(b"a\nb").to_string(), "a\\nb");
+        assert_eq!(Shown(b"a\\b\t\x1b\x7f").to_string(), "a\\\\b\\t\\x1b\\x7f");
+        assert_eq!(Shown(b"caf\xc3\xa9 \xff").to_string(), "caf\u{e9} \\xff");
+    }
+}

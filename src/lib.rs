@@ -25,6 +25,7 @@ pub mod ids;
 pub mod notify;
 pub mod pidfile;
 pub mod spawn;
+mod path;
 mod sys;
 
 pub use error::{Error, Result};

@@ -20,12 +20,12 @@
 //! - a forked child's exit handler deleting the parent's pidfile: only the
 //!   owning process removes or unlocks.
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result, Shown};
+use crate::path::{self, Located};
 use crate::sys;
 use nix::errno::Errno;
-use nix::sys::stat::{fstat, lstat, stat, FileStat, SFlag};
+use nix::sys::stat::{fstat, FileStat, SFlag};
 use std::ffi::{CStr, CString};
-use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
@@ -79,7 +79,14 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct Pidfile {
     fd: Option<OwnedFd>,
-    /// Absolute path, so that release finds the file whatever the cwd is then.
+    /// The directory that held the pidfile at acquire (O_PATH,
+    /// close-on-exec): every later step works relative to it, so renaming
+    /// a directory on the path can never move a step elsewhere.
+    dir: OwnedFd,
+    /// The pidfile's name in `dir`.
+    leaf: CString,
+    /// The path as given, made absolute at acquire when the cwd allowed:
+    /// for messages and [`Pidfile::path`] only, never resolved again.
     path: CString,
     dev: u64,
     ino: u64,
@@ -88,13 +95,9 @@ pub struct Pidfile {
     keep_file: bool,
 }
 
-/// The path as it appears in messages.
-struct Shown<'a>(&'a CStr);
-
-impl fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.0.to_bytes()))
-    }
+/// The path as it appears in messages (control characters escaped).
+fn shown(path: &CStr) -> Shown<'_> {
+    Shown(path.to_bytes())
 }
 
 /// How often acquire re-opens a path that was replaced or removed between
@@ -103,65 +106,82 @@ const MAX_REOPEN: u32 = 1000;
 
 /// Acquires the pidfile at `path`.
 ///
-/// Uncontended, with the pid written, this is open, fstat, flock, lstat,
-/// getpid, pwrite (plus ftruncate when a stale file had content): the
-/// pidfile is never modified before the lock is held.
+/// The directory part is resolved once (see [`crate::path`]: a symbolic
+/// link on it is followed only when root or the caller owns it and no other
+/// user can write its directory); everything after works relative to that
+/// directory. Uncontended, with the pid written, this is openat2 (the
+/// directory), openat, fstat, flock, fstatat, getpid, pwrite (plus
+/// ftruncate when a stale file had content): the pidfile is never modified
+/// before the lock is held and its single link checked.
 pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
-    let shown = Shown(path);
     // Permission bits only: a setuid/setgid/sticky pidfile makes no sense.
     if opts.mode & !0o777 != 0 {
         return Err(Error::new(
             Errno::EINVAL,
             format!(
-                "pidfile {shown}: invalid mode {:#o} (permission bits 0777 only)",
+                "pidfile {}: invalid mode {:#o} (permission bits 0777 only)",
+                shown(path),
                 opts.mode
             ),
         ));
     }
-    if path.to_bytes().is_empty() {
-        return Err(Error::new(Errno::ENOENT, "pidfile path is empty"));
+    if opts.strict && opts.mode & 0o002 != 0 {
+        return Err(Error::new(
+            Errno::EPERM,
+            format!(
+                "pidfile {}: strict mode refuses a world-writable mode {:#o}",
+                shown(path),
+                opts.mode
+            ),
+        ));
     }
+    let at = locate(path)?;
     if opts.strict {
-        if opts.mode & 0o002 != 0 {
-            return Err(Error::new(
-                Errno::EPERM,
-                format!(
-                    "pidfile {shown}: strict mode refuses a world-writable mode {:#o}",
-                    opts.mode
-                ),
-            ));
-        }
-        check_parent_dir(path)?;
-        check_symlinked_components(path, "strict mode")?;
+        check_parent_dir(&at.dir, path)?;
     }
-    let abs = absolute(path)?;
     let deadline = match opts.wait {
         Wait::For(d) => Some(Instant::now() + d),
         _ => None,
     };
     let mut oflags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    if !opts.inherit {
-        oflags |= libc::O_CLOEXEC;
+    if opts.inherit {
+        oflags &= !libc::O_CLOEXEC;
     }
     for _ in 0..MAX_REOPEN {
-        let fd = open_pidfile(path, oflags, opts.mode as libc::mode_t)?;
-        let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {shown}"))?;
+        let fd = open_pidfile(&at, path, oflags, opts.mode as libc::mode_t, opts.inherit)?;
+        let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {}", shown(path)))?;
         require_regular(&st, path)?;
         if opts.strict {
             check_file_owner(&st, path)?;
         }
         lock(&fd, path, opts.wait, deadline)?;
         // The holder we waited for (or a releasing one) may have unlinked or
-        // replaced the path between our open and our lock: the lock must be
-        // on the file the path names now, else start over.
-        let now = match lstat(path) {
+        // replaced the name between our open and our lock: the lock must be
+        // on the file the name designates now, else start over.
+        let now = match path::stat_at(&at.dir, &at.leaf) {
             Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => now,
             Ok(_) | Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(Error::sys(e, format!("stat pidfile {shown}"))),
+            Err(e) => return Err(Error::sys(e, format!("stat pidfile {}", shown(path)))),
         };
+        // Another name of this file may be someone else's (a hard link to
+        // root's file made where fs.protected_hardlinks is 0): never write
+        // through it. Judged under the lock, on the file the name holds.
+        if now.st_nlink > 1 {
+            return Err(Error::new(
+                Errno::EPERM,
+                format!(
+                    "pidfile {} has {} hard links: another name of it may be someone else's \
+                     file, not writing to it",
+                    shown(path),
+                    now.st_nlink
+                ),
+            ));
+        }
         let pf = Pidfile {
             fd: Some(fd),
-            path: abs,
+            dir: at.dir,
+            leaf: at.leaf,
+            path: absolute(path),
             dev: st.st_dev,
             ino: st.st_ino,
             owner: crate::ids::getpid(),
@@ -170,14 +190,6 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         // The size from the re-check is the size under our lock. Skipping
         // the truncate of an empty file saves ~100 us on ext4.
         let had_content = now.st_size > 0;
-        // A stale file is about to be overwritten: not one reached through
-        // another user's symlinked directory, which may point anywhere (a
-        // root daemon's pidfile path must not become a way to truncate a
-        // file of the link owner's choosing). Strict mode checked it before
-        // opening; this walk costs only on a takeover of a non-empty file.
-        if had_content && !opts.strict {
-            check_symlinked_components(path, "not overwriting the file it leads to")?;
-        }
         let written = if opts.write_pid {
             sys::rewrite_pid(pf.raw_fd(), pf.owner, had_content)
         } else if had_content {
@@ -191,34 +203,70 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
             // Leave no file that claims a dead owner: we hold the lock, so
             // the file is ours to remove.
             let _ = pf.remove_if_ours();
-            return Err(Error::sys(e, format!("write pid to pidfile {shown}")));
+            return Err(Error::sys(
+                e,
+                format!("write pid to pidfile {}", shown(path)),
+            ));
         }
         return Ok(pf);
     }
     Err(Error::new(
         Errno::EAGAIN,
-        format!("pidfile {shown} keeps being replaced while it is locked; giving up"),
+        format!(
+            "pidfile {} keeps being replaced while it is locked; giving up",
+            shown(path)
+        ),
     ))
 }
 
-fn open_pidfile(path: &CStr, oflags: i32, mode: libc::mode_t) -> Result<OwnedFd> {
-    let shown = Shown(path);
-    sys::open_raw(path, oflags, mode).map_err(|e| match e {
+/// The pidfile's directory, resolved once, and its name there.
+fn locate(path: &CStr) -> Result<Located> {
+    let at = path::locate(path, "pidfile")?;
+    if at.trailing_slash {
+        return Err(Error::new(
+            Errno::EINVAL,
+            format!("pidfile {} ends in '/': not a regular file", shown(path)),
+        ));
+    }
+    Ok(at)
+}
+
+fn open_pidfile(
+    at: &Located,
+    path: &CStr,
+    oflags: i32,
+    mode: libc::mode_t,
+    inherit: bool,
+) -> Result<OwnedFd> {
+    let opened = path::openat(&at.dir, &at.leaf, oflags, mode);
+    let fd = opened.map_err(|e| match e {
         Errno::ELOOP => Error::new(
             e,
-            format!("pidfile {shown} is a symbolic link (never followed)"),
+            format!(
+                "pidfile {} is a symbolic link (never followed)",
+                shown(path)
+            ),
         ),
         Errno::EISDIR => Error::new(
             Errno::EINVAL,
-            format!("pidfile {shown} is a directory, not a regular file"),
+            format!("pidfile {} is a directory, not a regular file", shown(path)),
         ),
         // open(2) of a socket, or of a device without a driver.
         Errno::ENXIO => Error::new(
             Errno::EINVAL,
-            format!("pidfile {shown} is a socket or device, not a regular file"),
+            format!(
+                "pidfile {} is a socket or device, not a regular file",
+                shown(path)
+            ),
         ),
-        e => Error::sys(e, format!("open pidfile {shown}")),
-    })
+        e => Error::sys(e, format!("open pidfile {}", shown(path))),
+    })?;
+    if inherit {
+        // path::openat always adds O_CLOEXEC; INHERIT keeps the lock across exec.
+        // SAFETY: F_SETFD on the descriptor just opened.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
+    }
+    Ok(fd)
 }
 
 fn require_regular(st: &FileStat, path: &CStr) -> Result<()> {
@@ -234,50 +282,43 @@ fn require_regular(st: &FileStat, path: &CStr) -> Result<()> {
     };
     Err(Error::new(
         Errno::EINVAL,
-        format!("pidfile {} is {what}, not a regular file", Shown(path)),
+        format!("pidfile {} is {what}, not a regular file", shown(path)),
     ))
 }
 
 fn check_file_owner(st: &FileStat, path: &CStr) -> Result<()> {
-    let shown = Shown(path);
     if st.st_mode & 0o002 != 0 {
         return Err(Error::new(
             Errno::EPERM,
-            format!("pidfile {shown} is world-writable (strict mode)"),
+            format!("pidfile {} is world-writable (strict mode)", shown(path)),
         ));
     }
     let euid = nix::unistd::geteuid().as_raw();
     if st.st_uid != euid && st.st_uid != 0 {
         return Err(Error::new(
             Errno::EPERM,
-            format!("pidfile {shown} is owned by uid {}, neither the caller (uid {euid}) nor root (strict mode)", st.st_uid),
+            format!(
+                "pidfile {} is owned by uid {}, neither the caller (uid {euid}) nor root (strict mode)",
+                shown(path),
+                st.st_uid
+            ),
         ));
     }
     Ok(())
 }
 
-/// The directory part of `path` ("." when it has none).
-fn parent_dir(path: &CStr) -> CString {
-    let b = path.to_bytes();
-    let dir: &[u8] = match b.iter().rposition(|&c| c == b'/') {
-        Some(0) => b"/",
-        Some(i) => &b[..i],
-        None => b".",
-    };
-    CString::new(dir).unwrap_or_else(|_| CString::from(c"."))
-}
-
-fn check_parent_dir(path: &CStr) -> Result<()> {
-    let dir = parent_dir(path);
-    let st = stat(dir.as_c_str())
-        .context(|| format!("stat directory {} of pidfile {}", Shown(&dir), Shown(path)))?;
+/// Strict mode: the directory that will hold the pidfile (the one resolved,
+/// not a name looked up again) must not be world-writable without the
+/// sticky bit.
+fn check_parent_dir(dir: &OwnedFd, path: &CStr) -> Result<()> {
+    let st = path::fstat(dir)
+        .map_err(|e| Error::sys(e, format!("stat the directory of pidfile {}", shown(path))))?;
     if st.st_mode & 0o002 != 0 && st.st_mode & libc::S_ISVTX == 0 {
         return Err(Error::new(
             Errno::EPERM,
             format!(
-                "directory {} of pidfile {} is world-writable without the sticky bit (strict mode)",
-                Shown(&dir),
-                Shown(path)
+                "the directory of pidfile {} is world-writable without the sticky bit (strict mode)",
+                shown(path)
             ),
         ));
     }
@@ -289,58 +330,31 @@ pub(crate) fn path_cstring(path: &std::path::Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         Error::new(
             Errno::EINVAL,
-            format!("path {} contains a NUL byte", path.display()),
+            format!(
+                "path {} contains a NUL byte",
+                Shown(path.as_os_str().as_bytes())
+            ),
         )
     })
 }
 
-/// Strict mode: no directory component of `path` may be a symbolic link
-/// owned by someone other than the caller's euid or root. O_NOFOLLOW only
-/// guards the last component; a foreign link earlier in the path would let
-/// its owner point the pidfile at a file of theirs choosing (the same rule
-/// as the kernel's fs.protected_symlinks, which is not always enabled).
-fn check_symlinked_components(path: &CStr, why: &str) -> Result<()> {
-    let b = path.to_bytes();
-    let euid = nix::unistd::geteuid().as_raw();
-    for (i, _) in b.iter().enumerate().filter(|(i, &c)| c == b'/' && *i > 0) {
-        let prefix = CString::new(&b[..i])
-            .map_err(|_| Error::new(Errno::EINVAL, "pidfile path contains a NUL byte"))?;
-        match lstat(prefix.as_c_str()) {
-            Ok(st)
-                if st.st_mode & libc::S_IFMT == libc::S_IFLNK
-                    && st.st_uid != euid
-                    && st.st_uid != 0 =>
-            {
-                return Err(Error::new(
-                    Errno::EPERM,
-                    format!(
-                        "pidfile {}: path component {} is a symbolic link owned by uid {} ({why})",
-                        Shown(path),
-                        Shown(&prefix),
-                        st.st_uid
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// `path` made absolute against the current directory, so that a handle
-/// keeps naming the same file whatever the caller's cwd is later.
-fn absolute(path: &CStr) -> Result<CString> {
+/// `path` made absolute against the current directory, for messages and
+/// [`Pidfile::path`]; as given when the cwd cannot be had (a cwd longer
+/// than PATH_MAX): the handle itself never looks the path up again.
+fn absolute(path: &CStr) -> CString {
     let b = path.to_bytes();
     if b.first() == Some(&b'/') {
-        return Ok(path.to_owned());
+        return path.to_owned();
     }
-    let cwd = nix::unistd::getcwd().context(|| format!("pidfile {}: getcwd", Shown(path)))?;
+    let Ok(cwd) = nix::unistd::getcwd() else {
+        return path.to_owned();
+    };
     let mut v = cwd.as_os_str().as_bytes().to_vec();
     if v.last() != Some(&b'/') {
         v.push(b'/');
     }
     v.extend_from_slice(b);
-    CString::new(v).map_err(|_| Error::new(Errno::EINVAL, "pidfile path contains a NUL byte"))
+    CString::new(v).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Takes the exclusive lock, waiting as `wait` says.
@@ -363,14 +377,14 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
     let mut probe_waited = Duration::ZERO;
     loop {
         let attempt =
-            try_lock(raw).map_err(|e| Error::sys(e, format!("lock pidfile {}", Shown(path))))?;
+            try_lock(raw).map_err(|e| Error::sys(e, format!("lock pidfile {}", shown(path))))?;
         if let Attempt::Got = attempt {
             return Ok(());
         }
         match (wait, deadline) {
             (Wait::Forever, _) => {
                 return flock(raw, libc::LOCK_EX)
-                    .context(|| format!("wait for the lock on pidfile {}", Shown(path)));
+                    .context(|| format!("wait for the lock on pidfile {}", shown(path)));
             }
             (Wait::For(total), Some(deadline)) => {
                 let now = Instant::now();
@@ -380,7 +394,7 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
                         Errno::ETIMEDOUT,
                         format!(
                             "pidfile {} is still {} after {} ms",
-                            Shown(path),
+                            shown(path),
                             held_by(holder),
                             total.as_millis()
                         ),
@@ -407,7 +421,7 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
                 };
                 return Err(Error::new(
                     Errno::EEXIST,
-                    format!("pidfile {} is {what}", Shown(path)),
+                    format!("pidfile {} is {what}", shown(path)),
                 )
                 .with_holder(holder));
             }
@@ -619,9 +633,17 @@ impl Pidfile {
         self.raw_fd()
     }
 
-    /// The path, made absolute at acquire.
+    /// The path, made absolute at acquire (for messages: the handle never
+    /// looks it up again).
     pub fn path(&self) -> &CStr {
         &self.path
+    }
+
+    /// The descriptor of the directory that held the pidfile at acquire
+    /// (O_PATH, close-on-exec). Release works relative to it; a daemon made
+    /// by detach keeps it beside the pidfile's.
+    pub fn dir_fd(&self) -> RawFd {
+        self.dir.as_raw_fd()
     }
 
     /// (Re)writes the calling process's pid and makes the calling process
@@ -630,10 +652,9 @@ impl Pidfile {
     /// nothing or the whole pid.
     pub fn write(&mut self) -> Result<()> {
         let pid = crate::ids::getpid();
-        let shown = Shown(&self.path);
-        let st = fstat(self.raw_fd()).context(|| format!("fstat pidfile {shown}"))?;
+        let st = fstat(self.raw_fd()).context(|| format!("fstat pidfile {}", shown(&self.path)))?;
         sys::rewrite_pid(self.raw_fd(), pid, st.st_size > 0)
-            .map_err(|e| Error::sys(e, format!("write pid to pidfile {}", Shown(&self.path))))?;
+            .map_err(|e| Error::sys(e, format!("write pid to pidfile {}", shown(&self.path))))?;
         self.owner = pid;
         Ok(())
     }
@@ -688,17 +709,30 @@ impl Pidfile {
             }
             self.fd = Some(moved);
         }
+        // The directory descriptor too: a daemon keeps it, and dup2 onto
+        // 0..2 must not replace it with a terminal or /dev/null.
+        if self.dir.as_raw_fd() <= 2 {
+            let dir = self.dir.try_clone().map_err(|e| {
+                Error::new(
+                    Errno::EMFILE,
+                    format!("move pidfile directory descriptor above stdio: {e}"),
+                )
+            })?;
+            self.dir = sys::above_stdio(dir)
+                .map_err(|e| Error::sys(e, "move pidfile directory descriptor above stdio"))?;
+        }
         Ok(())
     }
 
-    /// Unlinks the path if it still names the locked file.
+    /// Unlinks the pidfile's name, in the directory that held it at
+    /// acquire, if that name still designates the locked file.
     fn remove_if_ours(&self) -> std::result::Result<(), Errno> {
-        match lstat(self.path.as_c_str()) {
+        match path::stat_at(&self.dir, &self.leaf) {
             Ok(st) if st.st_dev == self.dev && st.st_ino == self.ino => {}
             Ok(_) | Err(Errno::ENOENT) => return Ok(()),
             Err(e) => return Err(e),
         }
-        match nix::unistd::unlink(self.path.as_c_str()) {
+        match path::unlink_at(&self.dir, &self.leaf) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
         }
@@ -728,7 +762,7 @@ impl Pidfile {
             }
         }
         self.fd = None;
-        result.map_err(|e| Error::sys(e, format!("release pidfile {}", Shown(&self.path))))
+        result.map_err(|e| Error::sys(e, format!("release pidfile {}", shown(&self.path))))
     }
 }
 
@@ -738,10 +772,24 @@ impl Drop for Pidfile {
     }
 }
 
-/// Opens an existing pidfile for reading without creating or following
-/// anything; `None` when it does not exist.
-fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
-    let fd = match sys::open_cloexec(path, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
+/// An existing pidfile opened for reading, with the directory that holds it.
+struct Existing {
+    fd: OwnedFd,
+    st: FileStat,
+    at: Located,
+}
+
+/// Opens an existing pidfile for reading without creating anything or
+/// following a link at its name (the directory part by the rules of
+/// [`crate::path`]); `None` when it does not exist.
+fn open_existing(path: &CStr) -> Result<Option<Existing>> {
+    let at = match locate(path) {
+        Ok(at) => at,
+        Err(e) if e.errno() == Errno::ENOENT => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let fd = match path::openat(&at.dir, &at.leaf, flags, 0) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
         Err(Errno::ELOOP) => {
@@ -749,7 +797,7 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
                 Errno::ELOOP,
                 format!(
                     "pidfile {} is a symbolic link (never followed)",
-                    Shown(path)
+                    shown(path)
                 ),
             ))
         }
@@ -758,15 +806,15 @@ fn open_existing(path: &CStr) -> Result<Option<(OwnedFd, FileStat)>> {
                 Errno::EINVAL,
                 format!(
                     "pidfile {} is a socket or device, not a regular file",
-                    Shown(path)
+                    shown(path)
                 ),
             ))
         }
-        Err(e) => return Err(Error::sys(e, format!("open pidfile {}", Shown(path)))),
+        Err(e) => return Err(Error::sys(e, format!("open pidfile {}", shown(path)))),
     };
-    let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {}", Shown(path)))?;
+    let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {}", shown(path)))?;
     require_regular(&st, path)?;
-    Ok(Some((fd, st)))
+    Ok(Some(Existing { fd, st, at }))
 }
 
 /// Whether the file behind `fd` is exclusively locked by someone: a
@@ -791,20 +839,29 @@ fn is_held(fd: &OwnedFd) -> bool {
 }
 
 /// `Some(holder)` when a live process holds the pidfile (holder 0 if it has
-/// not written its pid yet); `None` when it is absent or stale. Never
-/// creates, changes or removes anything: a momentary shared probe lock
-/// tells whether an exclusive one is held.
+/// not written its pid yet, and 0 when the pid written in the file is not a
+/// process that carries the lock, as far as /proc lets the caller see);
+/// `None` when it is absent or stale. Never creates, changes or removes
+/// anything: a momentary shared probe lock tells whether an exclusive one
+/// is held.
 pub fn check(path: &CStr) -> Result<Option<i32>> {
     // A holder may replace the file while we look (release + re-acquire):
-    // look again when the path no longer names what we examined.
+    // look again when the name no longer designates what we examined.
     for _ in 0..8 {
-        let Some((fd, st)) = open_existing(path)? else {
+        let Some(Existing { fd, st, at }) = open_existing(path)? else {
             return Ok(None);
         };
         if is_held(&fd) {
-            return Ok(Some(read_holder(fd.as_raw_fd())));
+            let pid = read_holder(fd.as_raw_fd());
+            // Whoever holds the lock can write any pid into the file: name
+            // only a process that carries the lock, so `kill $(pidkit
+            // status f)` never reaches a bystander.
+            if pid > 0 && pid_holds_lock(pid, &st) == Some(false) {
+                return Ok(Some(0));
+            }
+            return Ok(Some(pid));
         }
-        match lstat(path) {
+        match path::stat_at(&at.dir, &at.leaf) {
             Ok(now) if now.st_dev != st.st_dev || now.st_ino != st.st_ino => continue,
             _ => return Ok(None),
         }
@@ -814,8 +871,8 @@ pub fn check(path: &CStr) -> Result<Option<i32>> {
 
 /// The pid written in the pidfile, whether held or not.
 pub fn read(path: &CStr) -> Result<i32> {
-    let shown = Shown(path);
-    let Some((fd, _)) = open_existing(path)? else {
+    let shown = shown(path);
+    let Some(Existing { fd, .. }) = open_existing(path)? else {
         return Err(Error::new(
             Errno::ENOENT,
             format!("pidfile {shown} does not exist"),
@@ -839,14 +896,14 @@ pub fn read(path: &CStr) -> Result<i32> {
 /// and the kill, in which the holder would have to die and its pid be
 /// reused.
 pub fn kill(path: &CStr, sig: i32) -> Result<i32> {
-    let shown = Shown(path);
+    let shown = shown(path);
     if !(0..=64).contains(&sig) {
         return Err(Error::new(
             Errno::EINVAL,
             format!("kill pidfile {shown}: invalid signal {sig}"),
         ));
     }
-    let Some((fd, st)) = open_existing(path)? else {
+    let Some(Existing { fd, st, .. }) = open_existing(path)? else {
         return Err(Error::new(
             Errno::ESRCH,
             format!("pidfile {shown} does not exist: nobody to signal"),
@@ -1139,13 +1196,5 @@ lock:\t1: FLOCK  ADVISORY  WRITE 0 fe:00:10010669 0 EOF\n";
             "a shared lock is no holder's"
         );
         let _ = std::fs::remove_file(&path);
-    }
-
-    #[test]
-    fn parent_dirs() {
-        assert_eq!(parent_dir(c"/run/x.pid").as_bytes(), b"/run");
-        assert_eq!(parent_dir(c"/x.pid").as_bytes(), b"/");
-        assert_eq!(parent_dir(c"x.pid").as_bytes(), b".");
-        assert_eq!(parent_dir(c"a/b/x.pid").as_bytes(), b"a/b");
     }
 }

@@ -235,17 +235,22 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
             Some(p) if i == 0 => (*p, libc::O_RDONLY),
             Some(p) => (*p, libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND),
         };
-        let fd = open_raw(path, flags | libc::O_CLOEXEC, 0o644)
-            .and_then(above_stdio)
-            .map_err(|e| {
-                crate::Error::sys(
-                    e,
-                    format!(
-                        "{op}: open {what} {}",
-                        String::from_utf8_lossy(path.to_bytes())
-                    ),
-                )
-            })?;
+        let opened = if path == c"/dev/null" {
+            open_raw(path, flags | libc::O_CLOEXEC, 0o644)
+                .map_err(|e| crate::Error::sys(e, format!("{op}: open {what} /dev/null")))
+        } else {
+            // The caller's path, resolved once by the hostile-path rules: root
+            // opens it with O_CREAT|O_APPEND, so a directory another user
+            // can rename must not be able to redirect it.
+            crate::path::open_file(path, what, flags, 0o644)
+                .map_err(|e| crate::Error::new(e.errno(), format!("{op}: {}", e.message())))
+        };
+        let fd = above_stdio(opened?).map_err(|e| {
+            crate::Error::sys(
+                e,
+                format!("{op}: open {what} {}", crate::error::Shown(path.to_bytes())),
+            )
+        })?;
         stdio.fds[i] = fd.as_raw_fd();
         if path == c"/dev/null" && flags == libc::O_RDWR {
             null = fd.as_raw_fd();
@@ -259,17 +264,18 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
 /// a relative path resolves against the caller's cwd at the call, and a
 /// missing directory fails before any process is made.
 pub(crate) fn open_workdir(op: &str, dir: &CStr) -> Result<OwnedFd, crate::Error> {
-    open_cloexec(dir, libc::O_PATH | libc::O_DIRECTORY)
-        .and_then(above_stdio)
-        .map_err(|e| {
-            crate::Error::sys(
-                e,
-                format!(
-                    "{op}: working directory {}",
-                    String::from_utf8_lossy(dir.to_bytes())
-                ),
-            )
-        })
+    // Resolved once by the hostile-path rules (see crate::path).
+    let fd = crate::path::open_dir(dir, "working directory")
+        .map_err(|e| crate::Error::new(e.errno(), format!("{op}: {}", e.message())))?;
+    above_stdio(fd).map_err(|e| {
+        crate::Error::sys(
+            e,
+            format!(
+                "{op}: working directory {}",
+                crate::error::Shown(dir.to_bytes())
+            ),
+        )
+    })
 }
 
 /// Moves `fd` to a number >= 3 (keeping O_CLOEXEC), so that a later dup2
