@@ -62,6 +62,9 @@
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 
 /* ------------------------------------------------------ the seccomp helper */
 
@@ -70,7 +73,8 @@ enum {
     NO_PIDFD = 1 << 1,         /* pidfd_open, pidfd_send_signal -> ENOSYS */
     NO_CLONE3 = 1 << 2,        /* clone3 -> ENOSYS (glibc falls back to clone) */
     NO_CLONE_VM = 1 << 3,      /* clone with CLONE_VM -> EPERM */
-    OLD_KERNEL = NO_CLOSE_RANGE | NO_PIDFD | NO_CLONE3,
+    NO_OPENAT2 = 1 << 4,       /* openat2 -> ENOSYS (Linux < 5.6): paths are walked component by component */
+    OLD_KERNEL = NO_CLOSE_RANGE | NO_PIDFD | NO_CLONE3 | NO_OPENAT2,
 };
 
 /* Installs the filter in the calling thread (and so in everything it
@@ -91,7 +95,7 @@ static int install_filter(unsigned what)
     ADD(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0);
     ADD(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
     ADD(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
-    long enosys[4];
+    long enosys[8];
     unsigned ne = 0;
     if (what & NO_CLOSE_RANGE)
         enosys[ne++] = SYS_close_range;
@@ -101,6 +105,8 @@ static int install_filter(unsigned what)
     }
     if (what & NO_CLONE3)
         enosys[ne++] = SYS_clone3;
+    if (what & NO_OPENAT2)
+        enosys[ne++] = SYS_openat2;
     for (unsigned i = 0; i < ne; i++) {
         ADD(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)enosys[i], 0, 1);
         ADD(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA), 0, 0);

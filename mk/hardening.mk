@@ -13,6 +13,7 @@
 #                         and /proc/locks hides locks whose taker is gone or outside
 #   make stress           c-tests/stress.c: STRESS_ROUNDS (1000) rounds of 50 processes racing
 #                         acquire, STRESS_CYCLES (10000) acquire/release cycles against a checker
+#                         and test_hostile's directory-swap races, RACE_SECONDS (15) each
 #   make check-stress     the same with STRESS_ROUNDS=50 STRESS_CYCLES=2000 (run by `make check`)
 #   make fuzz             both cargo-fuzz targets, FUZZ_SECONDS (60) each (nightly; fuzz/README.md)
 #   make check-all        check + check-asan + check-valgrind + check-oldkernel + check-pidns
@@ -33,6 +34,8 @@ VALGRIND_FLAGS  := --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=
                    --show-leak-kinds=definite --trace-children=no --suppressions=$(CURDIR)/mk/valgrind.supp
 STRESS_ROUNDS   ?= 1000
 STRESS_CYCLES   ?= 10000
+# Each of test_hostile's directory-swap races in `make stress` (3 s in check).
+RACE_SECONDS    ?= 15
 PROVE           ?= prove
 
 .PHONY: check-asan check-valgrind check-faults check-oldkernel check-pidns stress check-stress check-all \
@@ -91,8 +94,9 @@ check-pidns: $(C_TESTS) $(CLI) $(B)/$(SONAME) | hardening-tools
 	 unshare --pid --fork --mount-proc $(MAKE) --no-print-directory test-c check-cli check-python
 
 # $(B)/c-tests/stress is built by the Makefile's $(B)/c-tests/% rule.
-stress: $(B)/c-tests/stress | hardening-tools
+stress: $(B)/c-tests/stress $(B)/c-tests/test_hostile | hardening-tools
 	STRESS_ROUNDS=$(STRESS_ROUNDS) STRESS_CYCLES=$(STRESS_CYCLES) $(PROVE) -v -f --exec '' $(B)/c-tests/stress
+	PIDKIT_RACE_SECONDS=$(RACE_SECONDS) $(PROVE) -v -f --exec '' $(B)/c-tests/test_hostile
 
 check-stress: $(B)/c-tests/stress | hardening-tools
 	STRESS_ROUNDS=50 STRESS_CYCLES=2000 $(PROVE) -f --exec '' $(B)/c-tests/stress

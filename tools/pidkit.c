@@ -129,6 +129,30 @@ static const char USAGE_VERSION[] =
     "\n"
     "Print the version of libpidkit in use.\n";
 
+/* A path as the CLI shows it: control characters and the backslash escaped
+ * as `ls -b` does, so that a path with a newline cannot fake a line of its
+ * own on stderr (the library's messages escape the same way). Two rotating
+ * buffers: two paths may appear in one message. */
+static const char *shown(const char *s)
+{
+    static char bufs[2][4 * PATH_MAX + 1];
+    static int next;
+    char *out = bufs[next];
+    next ^= 1;
+    size_t n = 0, cap = sizeof bufs[0];
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 5 < cap; p++) {
+        const char *esc = *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : *p == '\\' ? "\\\\" : NULL;
+        if (esc)
+            n += (size_t)snprintf(out + n, cap - n, "%s", esc);
+        else if (*p < 0x20 || *p == 0x7f)
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 /* A usage error: message and hint on stderr, exit status 2. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -419,7 +443,7 @@ static int cmd_run(int argc, char **argv)
         if (pid == -EEXIST)
             fprintf(stderr, "pidkit run: not started: %s\n", message);
         else
-            fprintf(stderr, "pidkit run: cannot start %s: %s\n", argv[optind], message);
+            fprintf(stderr, "pidkit run: cannot start %s: %s\n", shown(argv[optind]), message);
         return 1;
     }
     if (!wait_for_cmd) {
@@ -487,7 +511,8 @@ static int cmd_status(int argc, char **argv)
         if (holder > 0)
             printf("%d\n", (int)holder);
         else
-            fprintf(stderr, "pidkit status: %s is held by a process that has not written its pid yet\n", path);
+            fprintf(stderr, "pidkit status: %s is held, but not by a process whose pid is written in it "
+                            "(none written yet, or the pid there carries no lock)\n", shown(path));
         return LSB_RUNNING;
     }
     struct stat st;
@@ -495,16 +520,16 @@ static int cmd_status(int argc, char **argv)
         pid_t old = 0;
         if (pidkit_pidfile_read(path, &old) == 0)
             fprintf(stderr, "pidkit status: not running; stale pidfile %s (pid %d holds no lock on it)\n",
-                    path, (int)old);
+                    shown(path), (int)old);
         else
-            fprintf(stderr, "pidkit status: not running; stale pidfile %s\n", path);
+            fprintf(stderr, "pidkit status: not running; stale pidfile %s\n", shown(path));
         return LSB_DEAD_PIDFILE_EXISTS;
     }
     if (errno == ENOENT) {
-        fprintf(stderr, "pidkit status: not running (no pidfile %s)\n", path);
+        fprintf(stderr, "pidkit status: not running (no pidfile %s)\n", shown(path));
         return LSB_NOT_RUNNING;
     }
-    fprintf(stderr, "pidkit status: %s: %s\n", path, strerror(errno));
+    fprintf(stderr, "pidkit status: %s: %s\n", shown(path), strerror(errno));
     return LSB_UNKNOWN;
 }
 
@@ -602,7 +627,7 @@ static int cmd_stop(int argc, char **argv)
         /* Still held: a holder that has not written its pid yet, or one the
          * pid in the file does not name. It runs, and we cannot signal it. */
         if (pidkit_pidfile_check(path, NULL) == 1) {
-            fprintf(stderr, "pidkit stop: %s is held, but its holder cannot be signalled (%s)\n", path, why);
+            fprintf(stderr, "pidkit stop: %s is held, but its holder cannot be signalled (%s)\n", shown(path), why);
             return 1;
         }
         /* LSB: stopping a service that is not running is success. */
@@ -636,7 +661,7 @@ static int cmd_stop(int argc, char **argv)
         if (pause_us < 100000)
             pause_us *= 2;
     }
-    fprintf(stderr, "pidkit stop: pid %d still holds %s %g s after %s%s\n", (int)holder, path, timeout,
+    fprintf(stderr, "pidkit stop: pid %d still holds %s %g s after %s%s\n", (int)holder, shown(path), timeout,
             signame, sig == SIGKILL ? "" : "; try --signal KILL");
     return 1;
 }
