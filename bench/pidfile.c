@@ -19,8 +19,31 @@
 #endif
 #include "common.h"
 
-enum { PIDKIT, LIBBSD, FLOOR, NIMPL };
-static const char *impl_name[NIMPL] = { "pidkit", "libbsd", "floor" };
+enum { PIDKIT, LIBBSD, FLOOR, SAME, NIMPL };
+static const char *impl_name[NIMPL] = { "pidkit", "libbsd", "floor", "floor-same" };
+
+/* The same-guarantees floor opens the pidfile's directory as pidkit does
+ * (API.md "Hostile paths"): one openat2 without symlinks, then everything
+ * relative to it. */
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+static int open_dir_nolinks(const char *dir)
+{
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+    return (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how);
+}
+
+/* The directory part ("dir/") and the last component of `path`. */
+static const char *split_path(const char *path, char *dir, size_t dirsz)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, dirsz, ".");
+        return path;
+    }
+    snprintf(dir, dirsz, "%.*s", (int)(slash - path + 1), path);
+    return slash + 1;
+}
 
 static int have(int impl)
 {
@@ -86,6 +109,42 @@ static void cycle(int impl, const char *path, int check, uint64_t *ns)
         break;
     }
 #endif
+    case SAME: {
+        /* The same-guarantees floor: pidkit's system calls, hand-written
+         * (directory resolved once and kept, openat, fstat, flock, fstatat
+         * re-check with the link count, getpid, pwrite; release: getpid +
+         * pread owner check, fstatat, unlinkat, two closes). */
+        char text[16], dir[4096], buf[64];
+        struct stat st, now;
+        t0 = now_ns();
+        const char *leaf = split_path(path, dir, sizeof dir);
+        int dfd = open_dir_nolinks(dir);
+        CHECK(dfd >= 0, "floor-same openat2: %s", strerror(errno));
+        int fd = openat(dfd, leaf, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
+        CHECK(fd >= 0, "floor-same openat: %s", strerror(errno));
+        CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), "floor-same fstat");
+        CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0, "floor-same flock: %s", strerror(errno));
+        CHECK(fstatat(dfd, leaf, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_nlink == 1,
+              "floor-same re-check");
+        if (now.st_size > 0)
+            CHECK(ftruncate(fd, 0) == 0, "floor-same ftruncate");
+        pid_t owner = getpid();
+        int len = pid_text(text, owner);
+        CHECK(pwrite(fd, text, (size_t)len, 0) == len, "floor-same pwrite");
+        t1 = now_ns();
+        if (check)
+            verify_fd(fd, path, me, "floor-same");
+        t2 = now_ns();
+        CHECK(getpid() == owner, "floor-same owner");
+        ssize_t n = pread(fd, buf, sizeof buf, 0);
+        CHECK(n > 0 && parse_pid_text(buf, n) == owner, "floor-same owner check");
+        CHECK(fstatat(dfd, leaf, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino, "floor-same release check");
+        CHECK(unlinkat(dfd, leaf, 0) == 0, "floor-same unlinkat");
+        close(fd);
+        close(dfd);
+        t3 = now_ns();
+        break;
+    }
     default: {
         /* The floor: only the necessary system calls. */
         char text[16];
@@ -253,6 +312,34 @@ static uint64_t contend(int impl, const char *path, pid_t want, int check)
         break;
     }
 #endif
+    case SAME: {
+        /* pidkit's system calls for a refusal: openat2 of the directory,
+         * openat, fstat, the exclusive attempt, the shared attempt that
+         * tells a holder from a checker's probe, pread of the holder. */
+        char buf[64], dir[4096];
+        struct stat st;
+        pid_t holder = 0;
+        t0 = now_ns();
+        const char *leaf = split_path(path, dir, sizeof dir);
+        int dfd = open_dir_nolinks(dir);
+        int fd = dfd >= 0 ? openat(dfd, leaf, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644)
+                          : -1;
+        int r = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? flock(fd, LOCK_EX | LOCK_NB) : -1;
+        int e = errno;
+        if (r < 0 && e == EWOULDBLOCK && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+            ssize_t n = pread(fd, buf, sizeof buf, 0);
+            holder = n > 0 ? parse_pid_text(buf, n) : 0;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (dfd >= 0)
+            close(dfd);
+        t1 = now_ns();
+        if (check)
+            CHECK(r < 0 && e == EWOULDBLOCK && holder == want, "floor-same contended: r=%d holder=%d want %d", r,
+                  (int)holder, (int)want);
+        break;
+    }
     default: {
         char buf[32];
         pid_t holder = 0;

@@ -51,6 +51,7 @@ ROWS = [
 NAMES = {
     "pidkit": "**pidkit**",
     "floor": "floor (hand-written C)",
+    "floor-same": "same-guarantees floor (pidkit's system calls, hand-written)",
     "libbsd": "libbsd pidfile_open/write/remove",
     "pid": "Python pid.PidFile",
     "python-daemon": "python-daemon TimeoutPIDLockFile",

@@ -133,6 +133,15 @@ pub(crate) struct Shown<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The usual path is printable ASCII: one write, no per-char work.
+        if self
+            .0
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+        {
+            // Printable ASCII is UTF-8.
+            return f.write_str(std::str::from_utf8(self.0).map_err(|_| fmt::Error)?);
+        }
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();
             let mut plain = 0;

@@ -29,6 +29,7 @@
 use crate::error::{Error, Result, Shown};
 use crate::sys;
 use nix::errno::Errno;
+use std::borrow::Cow;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -40,12 +41,13 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// A path split into its resolved directory and its last component.
 #[derive(Debug)]
-pub(crate) struct Located {
+pub(crate) struct Located<'a> {
     /// The directory that held the last component when it was resolved
     /// (`O_PATH`, close-on-exec).
     pub(crate) dir: OwnedFd,
-    /// The last component: no '/', never empty.
-    pub(crate) leaf: CString,
+    /// The last component: no '/', never empty (borrowed from the caller's
+    /// path unless it ended in '/').
+    pub(crate) leaf: Cow<'a, CStr>,
     /// Whether the caller's path ended in '/' (it then names a directory).
     pub(crate) trailing_slash: bool,
 }
@@ -53,7 +55,7 @@ pub(crate) struct Located {
 /// Splits `path` into its directory part and last component and resolves
 /// the directory as the module doc says. `what` names the path in
 /// messages ("pidfile", "stdout file").
-pub(crate) fn locate(path: &CStr, what: &str) -> Result<Located> {
+pub(crate) fn locate<'a>(path: &'a CStr, what: &str) -> Result<Located<'a>> {
     let b = path.to_bytes();
     if b.is_empty() {
         return Err(Error::new(Errno::ENOENT, format!("{what} path is empty")));
@@ -66,17 +68,25 @@ pub(crate) fn locate(path: &CStr, what: &str) -> Result<Located> {
             format!("{what} {} is the root directory", Shown(b)),
         ));
     }
-    let trimmed = &b[..trimmed_len];
-    let (dir, leaf): (&[u8], &[u8]) = match trimmed.iter().rposition(|&c| c == b'/') {
-        Some(i) => (&b[..i + 1], &trimmed[i + 1..]),
-        None => (b".", trimmed),
+    let start = b[..trimmed_len]
+        .iter()
+        .rposition(|&c| c == b'/')
+        .map_or(0, |i| i + 1);
+    let dir: &[u8] = if start == 0 { b"." } else { &b[..start] };
+    let trailing_slash = trimmed_len < b.len();
+    // The leaf is the tail of the caller's string, NUL included: borrowed,
+    // no copy, unless a trailing '/' has to be cut off.
+    let leaf = if trailing_slash {
+        Cow::Owned(CString::new(&b[start..trimmed_len]).map_err(|_| nul_in(what, b))?)
+    } else {
+        let tail = path.to_bytes_with_nul().get(start..).unwrap_or(b"\0");
+        Cow::Borrowed(CStr::from_bytes_with_nul(tail).map_err(|_| nul_in(what, b))?)
     };
-    let leaf = CString::new(leaf).map_err(|_| nul_in(what, b))?;
     let dir = resolve_dir(dir, path, what)?;
     Ok(Located {
         dir,
         leaf,
-        trailing_slash: trimmed_len < b.len(),
+        trailing_slash,
     })
 }
 
@@ -129,7 +139,8 @@ pub(crate) fn open_file(
         let target = readlink(&link).map_err(|e| walk.sys(e, "read link"))?;
         // The target is resolved from the link's directory, every link on
         // it judged the same way.
-        (dir, leaf) = walk.locate_from(Some(&dir), &target)?;
+        let (d, l) = walk.locate_from(Some(&dir), &target)?;
+        (dir, leaf) = (d, Cow::Owned(l));
     }
 }
 
@@ -143,8 +154,22 @@ fn nul_in(what: &str, b: &[u8]) -> Error {
 /// The directory `dir` names, resolved by the rule: `openat2` without
 /// links first, the component walk when that meets a link.
 fn resolve_dir(dir: &[u8], path: &CStr, what: &str) -> Result<OwnedFd> {
-    let c = CString::new(dir).map_err(|_| nul_in(what, path.to_bytes()))?;
-    match openat2_no_symlinks(&c) {
+    // The directory part NUL-terminated on the stack: no allocation on the
+    // path every acquire takes (a longer one is copied to the heap).
+    let mut buf = [0u8; 256];
+    let heap;
+    let c: &CStr = match buf.get_mut(..dir.len()) {
+        Some(head) if dir.len() < 256 => {
+            head.copy_from_slice(dir);
+            CStr::from_bytes_until_nul(&buf).map_err(|_| nul_in(what, path.to_bytes()))?
+        }
+        _ => {
+            heap = CString::new(dir).map_err(|_| nul_in(what, path.to_bytes()))?;
+            &heap
+        }
+    };
+    let tried = openat2_no_symlinks(c);
+    match tried {
         Ok(fd) => return Ok(fd),
         Err(Errno::ELOOP) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EAGAIN) => {}
         Err(e) if dir == path.to_bytes() => {
@@ -484,12 +509,12 @@ mod tests {
     #[test]
     fn locate_splits_the_last_component() {
         let at = locate(c"/tmp/x.pid", "pidfile").unwrap();
-        assert_eq!(at.leaf.as_bytes(), b"x.pid");
+        assert_eq!(at.leaf.to_bytes(), b"x.pid");
         assert!(!at.trailing_slash);
         let at = locate(c"x.pid", "pidfile").unwrap();
-        assert_eq!(at.leaf.as_bytes(), b"x.pid");
+        assert_eq!(at.leaf.to_bytes(), b"x.pid");
         let at = locate(c"/tmp//", "pidfile").unwrap();
-        assert_eq!(at.leaf.as_bytes(), b"tmp");
+        assert_eq!(at.leaf.to_bytes(), b"tmp");
         assert!(at.trailing_slash);
         assert_eq!(locate(c"", "pidfile").unwrap_err().errno(), Errno::ENOENT);
         assert_eq!(locate(c"/", "pidfile").unwrap_err().errno(), Errno::EISDIR);

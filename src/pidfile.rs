@@ -180,7 +180,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         let pf = Pidfile {
             fd: Some(fd),
             dir: at.dir,
-            leaf: at.leaf,
+            leaf: at.leaf.into_owned(),
             path: absolute(path),
             dev: st.st_dev,
             ino: st.st_ino,
@@ -220,7 +220,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
 }
 
 /// The pidfile's directory, resolved once, and its name there.
-fn locate(path: &CStr) -> Result<Located> {
+fn locate(path: &CStr) -> Result<Located<'_>> {
     let at = path::locate(path, "pidfile")?;
     if at.trailing_slash {
         return Err(Error::new(
@@ -413,20 +413,55 @@ fn lock(fd: &OwnedFd, path: &CStr, wait: Wait, deadline: Option<Instant>) -> Res
             }
             _ => {
                 let holder = read_holder(raw);
-                let what = match attempt {
-                    Attempt::Shared => {
-                        "kept locked (shared) by other processes for over 100 ms".to_string()
-                    }
-                    _ => held_by(holder),
+                // One format, straight into the message: this is the path
+                // every refused start takes.
+                let message = match attempt {
+                    Attempt::Shared => format!(
+                        "pidfile {} is kept locked (shared) by other processes for over 100 ms",
+                        shown(path)
+                    ),
+                    _ if holder > 0 => held_message(path, holder),
+                    _ => format!(
+                        "pidfile {} is held by another process (no pid written yet)",
+                        shown(path)
+                    ),
                 };
-                return Err(Error::new(
-                    Errno::EEXIST,
-                    format!("pidfile {} is {what}", shown(path)),
-                )
-                .with_holder(holder));
+                return Err(Error::new(Errno::EEXIST, message).with_holder(holder));
             }
         }
     }
+}
+
+/// "pidfile PATH is held by pid N", built without the formatting
+/// machinery: it is the message of every refused start (the contended
+/// acquire), whose cost is otherwise all system calls.
+fn held_message(path: &CStr, holder: i32) -> String {
+    let b = path.to_bytes();
+    let mut m = String::with_capacity(b.len() + 32);
+    m.push_str("pidfile ");
+    match std::str::from_utf8(b) {
+        Ok(plain) if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') => {
+            m.push_str(plain)
+        }
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(m, "{}", shown(path));
+        }
+    }
+    m.push_str(" is held by pid ");
+    let mut digits = [0u8; 12];
+    let mut i = digits.len();
+    let mut v = holder.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    m.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("?"));
+    m
 }
 
 /// What one non-blocking attempt at the exclusive lock met.
@@ -773,16 +808,16 @@ impl Drop for Pidfile {
 }
 
 /// An existing pidfile opened for reading, with the directory that holds it.
-struct Existing {
+struct Existing<'a> {
     fd: OwnedFd,
     st: FileStat,
-    at: Located,
+    at: Located<'a>,
 }
 
 /// Opens an existing pidfile for reading without creating anything or
 /// following a link at its name (the directory part by the rules of
 /// [`crate::path`]); `None` when it does not exist.
-fn open_existing(path: &CStr) -> Result<Option<Existing>> {
+fn open_existing(path: &CStr) -> Result<Option<Existing<'_>>> {
     let at = match locate(path) {
         Ok(at) => at,
         Err(e) if e.errno() == Errno::ENOENT => return Ok(None),
