@@ -19,7 +19,7 @@ check-python: $(B)/$(SONAME)
 	@command -v $(PYTHON) >/dev/null || { echo "check-python: $(PYTHON) not found (apt-get install python3)" >&2; exit 1; }
 	cd bindings/python && PIDKIT_LIBRARY=$(CURDIR)/$(B)/$(SONAME) CC="$(CC)" PYTHONDONTWRITEBYTECODE=1 \
 	  $(PYTHON) -m unittest discover --start-directory tests
-	bindings/python/tests/run_pid_suite.sh $(B) $(CURDIR)/$(B)/$(SONAME) $(PYTHON)
+	sh bindings/python/tests/run_pid_suite.sh $(B) $(CURDIR)/$(B)/$(SONAME) $(PYTHON)
 
 clean-python:
 	find bindings/python -name __pycache__ -type d -prune -exec rm -rf {} +

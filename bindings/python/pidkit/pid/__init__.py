@@ -43,10 +43,10 @@ pidkit; where pid's behaviour is the unsafe one, pidkit's is kept:
    recycled pid answers). A held file then raises
    PidFileAlreadyRunningError (with ``.pid``) as pid's does, instead of
    PidFileAlreadyLockedError.
-4. A symbolic link at the path is refused (``OSError`` ELOOP), so are
-   special files and files with more than one hard link (pidkit's hostile
-   path rules, see API.md): pid follows the link, truncates and writes the
-   file it points to (any file, for a root daemon whose pid directory
+4. A symbolic link at the path is refused (``OSError`` ELOOP), and so is
+   anything but a regular file (EINVAL); pidkit's rules for hostile paths
+   apply (API.md, "Pidfiles"). pid follows the link, truncates and writes
+   the file it points to (any file, for a root daemon whose pid directory
    another user can write) and deletes the link at exit.
 5. Release removes the file only if the path still names the file this
    object locked: pid ``os.remove``\\ s whatever is at the path, e.g. the
@@ -443,12 +443,17 @@ class PidFile(ContextDecorator):
 
     def _remove_if_stale(self):
         """Remove the file at the path only if nobody holds it: lock it, then
-        let pidkit's release remove it."""
+        let pidkit's release remove it. A symbolic link or anything but a
+        regular file is left alone."""
         pf = _pidkit.PidFile(self.filename, write=False)
         try:
             pf.acquire()
         except (_pidkit.PidFileHeldError, FileNotFoundError):
             return
+        except OSError as exc:
+            if exc.errno in (_errno.ELOOP, _errno.EINVAL, _errno.EPERM):
+                return
+            raise
         try:
             pf.write()          # our pid: pidkit's release removes only its owner's file
         finally:
