@@ -76,6 +76,10 @@ pidkit; where pid's behaviour is the unsafe one, pidkit's is kept:
    (an ``OSError``, EEXIST, "pidfile PATH is held by pid N") instead of
    pid's ``BlockingIOError`` (EAGAIN); it also carries ``.pid``, the
    holder.
+10. Assigning ``pidkit.pid.DEFAULT_PID_DIR`` changes the default directory
+    of the PidFiles set up afterwards. In pid 3.0.4 the assignment to
+    ``pid.DEFAULT_PID_DIR`` has no effect (pid.base reads its own copy),
+    so pid's test suite, run as root, puts its files in /run/.
 
 pid's own test suite (tests/test_pid.py of the 3.0.4 sdist) runs unchanged
 against this module in ``make check-python``; see bindings/python/README.md.
