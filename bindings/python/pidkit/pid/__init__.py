@@ -49,8 +49,9 @@ pidkit; where pid's behaviour is the unsafe one, pidkit's is kept:
    the file it points to (any file, for a root daemon whose pid directory
    another user can write) and deletes the link at exit.
 5. Release removes the file only if the path still names the file this
-   object locked: pid ``os.remove``\\ s whatever is at the path, e.g. the
-   file a new instance created after this one's was replaced.
+   object locked: pid removes whatever the path names, e.g. the file of
+   the instance that started after this one's file was replaced or
+   deleted.
 6. A forked child never removes or unlocks its parent's file: its
    ``close()`` (also from the ``atexit`` hook and the SIGTERM handler it
    inherits, or leaving a ``with`` block) only closes the child's copy.
@@ -323,10 +324,10 @@ class PidFile(ContextDecorator):
         holder = _pidkit.check(self.filename)       # OSError for a symlink or special file
         try:
             data = _read_unheld(self.filename)
-        except OSError as exc:
+        except OSError:
             if holder is None:
-                raise PidFileUnreadableError(exc) from exc
-            data = b""
+                raise
+            data = b""                          # held: the lock answers
         if holder is not None:
             written = self._parse(data, quiet=True)
             if self.allow_samepid and written is not None and written == self.pid == holder:
