@@ -74,9 +74,16 @@ def _dist_info():
     return f"{name}-{version}.dist-info"
 
 
+def _sources(top):
+    """The .py files under ROOT/top, subpackages included (pidkit/pid/),
+    sorted; no __pycache__."""
+    found = glob.glob(os.path.join(ROOT, top, "**", "*.py"), recursive=True)
+    return sorted(p for p in found if "__pycache__" not in p.split(os.sep))
+
+
 def _package_files():
     """[(arcname, path)] and whether a library is among them."""
-    files = [("pidkit/" + os.path.basename(p), p) for p in sorted(glob.glob(os.path.join(ROOT, "pidkit", "*.py")))]
+    files = [(os.path.relpath(p, ROOT).replace(os.sep, "/"), p) for p in _sources("pidkit")]
     if os.environ.get("PIDKIT_BUNDLE", "1") == "0":
         return files, False
     candidates = [os.path.join(ROOT, "pidkit", SONAME)]
@@ -169,8 +176,9 @@ def build_sdist(sdist_directory, config_settings=None):
     base = f"{name}-{version}"
     filename = f"{base}.tar.gz"
     paths = ["pyproject.toml", "README.md", "_backend/pidkit_backend.py"]
-    paths += sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "pidkit", "*.py")))
-    paths += sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "tests", "*.py")))
+    paths += [os.path.relpath(p, ROOT) for p in _sources("pidkit")]
+    paths += [os.path.relpath(p, ROOT) for p in _sources("tests")]
+    paths += ["tests/run_pid_suite.sh"]
     with tarfile.open(os.path.join(sdist_directory, filename), "w:gz", format=tarfile.PAX_FORMAT) as tar:
         def add(arcname, data):
             info = tarfile.TarInfo(f"{base}/{arcname}")

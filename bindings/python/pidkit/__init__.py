@@ -33,7 +33,9 @@ bytes as surrogate escapes, as ``os.fsdecode`` does).
 
 PidFile and the ``pid`` library
 -------------------------------
-``PidFile`` keeps the names of the ``pid`` package's ``PidFile`` where they
+``pidkit.pid`` is a drop-in for the ``pid`` package (3.0.4): pid's names,
+arguments and exceptions on this PidFile (``from pidkit.pid import
+PidFile``; see ``help(pidkit.pid)`` for where it differs). ``PidFile`` keeps the names of the ``pid`` package's ``PidFile`` where they
 mean the same: a context manager whose ``__enter__`` returns the object,
 ``create()``/``close()`` (aliases of ``acquire()``/``release()``), ``.pid``,
 ``.filename``, ``.chmod`` (alias of ``.mode``), and ``PidFileAlreadyLockedError``
@@ -56,7 +58,7 @@ pidkit differs, it is stricter:
   it never unlocks or removes the parent's file. ``write()`` makes the
   calling process the owner (e.g. a forked child taking over).
 - No ``allow_samepid``, ``uid``/``gid`` (use ``os.chown(pf.filename, ...)``)
-  or decorator.
+  or decorator here: ``pidkit.pid`` has them.
 
 detach and the interpreter
 --------------------------

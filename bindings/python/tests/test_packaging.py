@@ -36,7 +36,8 @@ class Wheel(TestCase):
         self.assertEqual(name, f"pidkit-{pidkit.__version__}-py3-none-any.whl")
         with zipfile.ZipFile(self.path(name)) as z:
             names = set(z.namelist())
-            self.assertLessEqual({"pidkit/__init__.py", "pidkit/_ffi.py"}, names)
+            self.assertLessEqual({"pidkit/__init__.py", "pidkit/_ffi.py", "pidkit/pid/__init__.py",
+                                  "pidkit/pid/decorator.py"}, names)
             dist = f"pidkit-{pidkit.__version__}.dist-info"
             meta = z.read(f"{dist}/METADATA").decode()
             self.assertIn(f"Version: {pidkit.__version__}\n", meta)
@@ -76,7 +77,7 @@ class Wheel(TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         env = child_env(PYTHONPATH=target)
         env.pop("PIDKIT_LIBRARY", None)
-        r = subprocess.run([sys.executable, "-c", "import os, pidkit; print(pidkit.library_path); "
+        r = subprocess.run([sys.executable, "-c", "import os, pidkit, pidkit.pid.decorator; print(pidkit.library_path); "
                             "print(pidkit.getsid() == os.getsid(0))"],
                            capture_output=True, text=True, env=env, cwd=self.tmp)
         self.assertEqual(r.stdout.splitlines(), [os.path.join(target, "pidkit", "libpidkit.so.0"), "True"],
