@@ -462,23 +462,8 @@ static void lying_holder(void)
     }
 }
 
-/* Findings of the attack review of the issue 13 fix (branch `attack`): each
- * reproduces a way the fix still lets nobody steer root. Marked TODO until
- * src/ is fixed (prove counts a TODO failure as a pass and reports a TODO
- * that passes); make them plain ok() with the fix. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void todo_ok(int pass, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%sok %d - ", pass ? "" : "not ", ++tap_count);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(" # TODO attack review: unfixed\n");
-    fflush(stdout);
-}
+/* Findings of the attack review of the issue 13 fix: each reproduces a way
+ * the first version of the fix still let nobody steer root. */
 
 /* '..' after a directory nobody can move: root's pidfile is
  * top/lnk/a/b/../../app.pid (lnk -> nd, root's link, so the component walk
@@ -529,7 +514,7 @@ static void dotdot_race(double seconds)
     stop(att);
     diag("'..' race: %ld cycles in %.0f s: %ld acquired, %ld of them root's top/app.pid", cycles, seconds, got,
          outside);
-    todo_ok(outside == 0 && strcmp(content(T("top/app.pid")), "precious\n") == 0,
+    ok(outside == 0 && strcmp(content(T("top/app.pid")), "precious\n") == 0,
             "a '..' after a directory nobody moves never lands in root's top/ (%ld times there; top/app.pid \"%s\")",
             outside, oneline(content(T("top/app.pid"))));
 }
@@ -568,9 +553,9 @@ static void stdio_fifo(void)
         return;
     }
     int r = spawn_returns(1, T("nd/out.fifo"));
-    todo_ok(r != -ETIMEDOUT, "nobody's FIFO as spawn's stdout file: the call returns (%d; -ETIMEDOUT = hung 3 s)", r);
+    ok(r != -ETIMEDOUT, "nobody's FIFO as spawn's stdout file: the call returns (%d; -ETIMEDOUT = hung 3 s)", r);
     r = spawn_returns(0, T("nd/out.fifo"));
-    todo_ok(r != -ETIMEDOUT, "... as its stdin file: the call returns (%d)", r);
+    ok(r != -ETIMEDOUT, "... as its stdin file: the call returns (%d)", r);
     unlink(T("nd/out.fifo"));
 }
 
@@ -590,7 +575,7 @@ static void stdio_hard_link(void)
     for (int i = 0; i < 200 && sp > 0 && strcmp(content(T("victim/log.secret")), "secret\n") == 0; i++)
         usleep(10000);
     reap_strays();
-    todo_ok(sp == -EPERM && strcmp(content(T("victim/log.secret")), "secret\n") == 0,
+    ok(sp == -EPERM && strcmp(content(T("victim/log.secret")), "secret\n") == 0,
             "a hard link to root's file as spawn's stdout file: -EPERM, the file unchanged (%d, \"%s\")", (int)sp,
             oneline(content(T("victim/log.secret"))));
     unlink(T("nd/out.log"));
@@ -626,13 +611,13 @@ static void hard_link_to_held_pidfile(void)
     close(p[0]);
     pid_t h = -7;
     int c = pidkit_pidfile_check(T("nd/app3.pid"), &h);
-    todo_ok(!(c == 1 && h == daemon),
+    ok(!(c == 1 && h == daemon),
             "a hard link to another daemon's held pidfile: check does not name that daemon (%d, holder %d, daemon %d)",
             c, (int)h, (int)daemon);
     pidkit_pidfile *pf = NULL;
     h = -7;
     int r = pidkit_pidfile_acquire(T("nd/app3.pid"), NULL, &pf, &h);
-    todo_ok(r == -EPERM, "... acquire: -EPERM (hard links), not -EEXIST naming that daemon (%d, holder %d)", r,
+    ok(r == -EPERM, "... acquire: -EPERM (hard links), not -EEXIST naming that daemon (%d, holder %d)", r,
             (int)h);
     if (r == 0)
         pidkit_pidfile_release(pf);
@@ -640,7 +625,7 @@ static void hard_link_to_held_pidfile(void)
     usleep(100000);
     int st;
     int alive = waitpid(daemon, &st, WNOHANG) == 0;
-    todo_ok(r < 0 && alive, "... kill refuses and the other daemon lives (%d, alive %d)", r, alive);
+    ok(r < 0 && alive, "... kill refuses and the other daemon lives (%d, alive %d)", r, alive);
     unlink(T("nd/app3.pid"));
     stop(daemon);
 }

@@ -452,16 +452,28 @@ int pidkit_proc_info_get(pid_t pid, struct pidkit_proc_info *out);
  * - -EINVAL: `path` names a directory, FIFO, socket or device (never
  *   blocks), bad flags or options, NULL `path` or `out`.
  * - -ETIMEDOUT: PIDKIT_PIDFILE_WAIT ran out of time; `*holder` as for -EEXIST.
- * - -EPERM: a PIDKIT_PIDFILE_STRICT check failed; or, in any mode, a stale
- *   file with content would be taken over through a directory component
- *   that is a symbolic link owned by neither the caller's euid nor root
- *   (it may lead to any file: it is left untouched).
+ * - -EPERM: a PIDKIT_PIDFILE_STRICT check failed; or, in any mode, a
+ *   symbolic link on the directory part of `path` is owned by neither root
+ *   nor the caller's euid, or lies in a directory that another user can
+ *   write (it may lead anywhere: nothing behind it is created or changed);
+ *   or the file has more than one hard link (another name of it may be
+ *   someone else's file: nothing is written).
  * - other -errno from the system (-EACCES, -ENOSPC, -EROFS, -EMFILE, ...).
  *
  * A stale file (exists, not locked: its owner died) is taken over,
  * whatever pid it names. Nothing at the path is modified before the lock
  * is held, so on any failure a held file keeps its content; a failed write
  * removes the file rather than leave one that claims a dead owner.
+ *
+ * Hostile paths: the directory part of `path` is resolved once (a link on
+ * it followed only when root or the caller's euid owns it and no other
+ * user can write the directory holding it, e.g. /var/run -> /run), and the
+ * handle keeps that directory's descriptor (close-on-exec) beside the
+ * pidfile's: every later step (the re-check after the lock, the hard-link
+ * count, release's unlink) works relative to it, so renaming, replacing
+ * or swapping a directory on the path, before or while the handle is
+ * held, never makes pidkit create, truncate, write or remove a file
+ * outside the directory in which it opened the pidfile.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `opts` is NULL or points to
@@ -510,14 +522,20 @@ int pidkit_pidfile_fd(const struct pidkit_pidfile *pf);
 
 /**
  * 1: the pidfile is held by a live process (`*holder` = its pid, 0 if it
- * has not written it yet); 0: not held (absent or stale). A pid written in
+ * has not written it yet, and 0 when the pid written in the file is not a
+ * process that carries the lock, as far as /proc lets the caller see: a
+ * holder may write any pid into its file, and `kill $(pidkit status f)`
+ * must not reach a bystander); 0: not held (absent or stale). A pid written in
  * a stale file never makes it "held", however alive that pid is. Never
  * creates, changes or removes anything: a non-blocking shared lock, dropped
  * at once, tells whether an exclusive one is held (a concurrent acquire
  * that meets this probe retries instead of failing; /proc/locks would not
  * do: in a container it leaves out the lock a daemon inherited from the
  * process that detached it). -ELOOP for a
- * symlink, -EINVAL for a non-regular file or NULL `path`.
+ * symlink, -EINVAL for a non-regular file or NULL `path`, -EPERM for a
+ * link on the directory part that is not followed, or a file with more
+ * than one hard link (as for acquire: another name may make it someone
+ * else's file, whose holder must not be named or signalled).
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.

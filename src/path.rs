@@ -116,31 +116,65 @@ pub(crate) fn open_file(
         flags |= libc::O_DIRECTORY;
     }
     let shown = Shown(path.to_bytes());
+    let opened = |dir: &OwnedFd, leaf: &CStr, flags: i32| {
+        openat(dir, leaf, flags, mode).map_err(|e| Error::sys(e, format!("open {what} {shown}")))
+    };
+    match openat(&at.dir, &at.leaf, flags | libc::O_NOFOLLOW, mode) {
+        Err(Errno::ELOOP) => {}
+        r => return r.map_err(|e| Error::sys(e, format!("open {what} {shown}"))),
+    }
+    // The last component is a link (a log path may well be root's link to
+    // elsewhere). Walk the path again with a trail, so that the link's
+    // target, ".." included, is resolved from the directories walked.
+    drop(at);
     let mut walk = Walk::new(path, what);
-    let (mut dir, mut leaf) = (at.dir, at.leaf);
+    let b = path.to_bytes();
+    let (dir, leaf) = split_last(b);
+    let mut trail = walk.start(dir)?;
+    walk.walk_dir(&mut trail, dir)?;
+    let mut leaf = CString::new(leaf).map_err(|_| nul_in(what, b))?;
     loop {
-        match openat(&dir, &leaf, flags | libc::O_NOFOLLOW, mode) {
+        let cur = trail
+            .last()
+            .ok_or_else(|| walk.sys(Errno::ENOENT, "empty walk"))?;
+        match openat(cur, &leaf, flags | libc::O_NOFOLLOW, mode) {
             Err(Errno::ELOOP) => {}
             r => return r.map_err(|e| Error::sys(e, format!("open {what} {shown}"))),
         }
-        // The last component is a link: judge it, then open what it names.
-        let link = openat(&dir, &leaf, libc::O_PATH | libc::O_NOFOLLOW, 0)
-            .map_err(|e| Error::sys(e, format!("open {what} {shown}")))?;
+        let link = opened(cur, &leaf, libc::O_PATH | libc::O_NOFOLLOW)?;
         let st = fstat(&link).map_err(|e| walk.sys(e, "stat"))?;
-        walk.judge_link(&dir, &st, leaf.to_bytes())?;
-        if on_procfs(&dir) {
+        walk.judge_link(cur, &st, leaf.to_bytes())?;
+        if on_procfs(cur) {
             // /dev/stdout -> /proc/self/fd/1 and the like: procfs's links
             // are the kernel's own (a magic link names an open file, not a
             // path), so the kernel follows them.
-            return openat(&dir, &leaf, flags, mode)
-                .map_err(|e| Error::sys(e, format!("open {what} {shown}")));
+            return opened(cur, &leaf, flags);
         }
         walk.count_link()?;
         let target = readlink(&link).map_err(|e| walk.sys(e, "read link"))?;
-        // The target is resolved from the link's directory, every link on
-        // it judged the same way.
-        let (d, l) = walk.locate_from(Some(&dir), &target)?;
-        (dir, leaf) = (d, Cow::Owned(l));
+        let (tdir, tleaf) = split_last(&target);
+        if tleaf.is_empty() || tleaf == b"." || tleaf == b".." {
+            return Err(Error::new(
+                Errno::EISDIR,
+                format!("{what} {shown} leads to a directory"),
+            ));
+        }
+        walk.walk_dir(&mut trail, tdir)?;
+        leaf = CString::new(tleaf).map_err(|_| nul_in(what, b))?;
+    }
+}
+
+/// A path's directory part (with its trailing '/', "" when it has none) and
+/// its last component (trailing '/'s cut off).
+fn split_last(p: &[u8]) -> (&[u8], &[u8]) {
+    let end = p.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
+    match p
+        .get(..end)
+        .and_then(|t| t.iter().rposition(|&c| c == b'/'))
+    {
+        Some(i) => (p.get(..=i).unwrap_or(b""), p.get(i + 1..end).unwrap_or(b"")),
+        None if p.first() == Some(&b'/') => (b"/", b""),
+        None => (b"", p.get(..end).unwrap_or(b"")),
     }
 }
 
@@ -168,7 +202,14 @@ fn resolve_dir(dir: &[u8], path: &CStr, what: &str) -> Result<OwnedFd> {
             &heap
         }
     };
-    let tried = openat2_no_symlinks(c);
+    // A ".." is resolved from the directories this call walked (see
+    // Walk::walk_dir), never by the kernel's lookup of a parent that a
+    // user may have moved meanwhile: such a path always takes the walk.
+    let tried = if has_dotdot(dir) {
+        Err(Errno::ENOSYS)
+    } else {
+        openat2_no_symlinks(c)
+    };
     match tried {
         Ok(fd) => return Ok(fd),
         Err(Errno::ELOOP) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EAGAIN) => {}
@@ -187,13 +228,21 @@ fn resolve_dir(dir: &[u8], path: &CStr, what: &str) -> Result<OwnedFd> {
         }
     }
     let mut walk = Walk::new(path, what);
-    let start = if dir.first() == Some(&b'/') {
-        None
-    } else {
-        Some(cwd(&walk)?)
-    };
-    walk.dir_from(start.as_ref(), dir)
+    let mut trail = walk.start(dir)?;
+    walk.walk_dir(&mut trail, dir)?;
+    walk.last(trail)
 }
+
+/// Whether a path has a ".." component.
+fn has_dotdot(p: &[u8]) -> bool {
+    p.split(|&c| c == b'/').any(|c| c == b"..")
+}
+
+/// The directories a walk went through, outermost first: ".." pops it,
+/// so the parent is the directory the walk came from, whatever a user
+/// renamed since (a ".." looked up again could lead anywhere: issue 13's
+/// attacker moved a directory under root's "a/b/../.." into another one).
+type Trail = Vec<OwnedFd>;
 
 fn cwd(walk: &Walk<'_>) -> Result<OwnedFd> {
     sys::open_cloexec(c".", libc::O_PATH | libc::O_DIRECTORY)
@@ -242,52 +291,53 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Walks `rel` from `start` (None = "/") and returns the directory's
-    /// descriptor and the last component of `rel`.
-    fn locate_from(&mut self, start: Option<&OwnedFd>, rel: &[u8]) -> Result<(OwnedFd, CString)> {
-        let trimmed_len = rel.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
-        let trimmed = &rel[..trimmed_len];
-        let (dir, leaf): (&[u8], &[u8]) = match trimmed.iter().rposition(|&c| c == b'/') {
-            Some(i) => (&rel[..i + 1], &trimmed[i + 1..]),
-            None if rel.first() == Some(&b'/') => (b"/", trimmed),
-            None => (b"", trimmed),
-        };
-        if leaf.is_empty() {
-            return Err(Error::new(
-                Errno::EISDIR,
-                format!(
-                    "{} {} names a directory",
-                    self.what,
-                    Shown(self.path.to_bytes())
-                ),
-            ));
+    /// The trail a walk of `rel` starts with: the working directory for a
+    /// relative path (an absolute one starts over at "/" in walk_dir).
+    fn start(&self, rel: &[u8]) -> Result<Trail> {
+        if rel.first() == Some(&b'/') {
+            return Ok(Vec::new());
         }
-        let start = if dir.first() == Some(&b'/') {
-            None
-        } else {
-            start
-        };
-        let d = self.dir_from(start, dir)?;
-        let leaf = CString::new(leaf).map_err(|_| nul_in(self.what, self.path.to_bytes()))?;
-        Ok((d, leaf))
+        Ok(vec![cwd(self)?])
     }
 
-    /// Resolves `rel` (every component a directory) from `start` (None =
-    /// the root directory; an absolute `rel` always starts there).
-    fn dir_from(&mut self, start: Option<&OwnedFd>, rel: &[u8]) -> Result<OwnedFd> {
-        let mut cur = match start {
-            Some(fd) if rel.first() != Some(&b'/') => {
-                dup(fd).map_err(|e| self.sys(e, "duplicate a directory descriptor"))?
-            }
-            _ => sys::open_cloexec(c"/", libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|e| self.sys(e, "open /"))?,
-        };
+    /// The walk's result: the innermost directory.
+    fn last(&self, mut trail: Trail) -> Result<OwnedFd> {
+        trail
+            .pop()
+            .ok_or_else(|| self.sys(Errno::ENOENT, "empty walk"))
+    }
+
+    /// Walks `rel` (every component a directory) on from the trail's last
+    /// directory (an absolute `rel` starts over at "/"), judging each link
+    /// and following it by its text, read through its own descriptor.
+    fn walk_dir(&mut self, trail: &mut Trail, rel: &[u8]) -> Result<()> {
+        if rel.first() == Some(&b'/') || trail.is_empty() {
+            trail.clear();
+            trail.push(
+                sys::open_cloexec(c"/", libc::O_PATH | libc::O_DIRECTORY)
+                    .map_err(|e| self.sys(e, "open /"))?,
+            );
+        }
         for comp in rel.split(|&c| c == b'/') {
             if comp.is_empty() || comp == b"." {
                 continue;
             }
+            if comp == b".." {
+                if trail.len() > 1 {
+                    trail.pop();
+                } else if let Some(top) = trail.first_mut() {
+                    // Above where the walk started (the caller's cwd, or
+                    // "/" whose parent is itself): the kernel's "..".
+                    *top = openat(top, c"..", libc::O_PATH | libc::O_DIRECTORY, 0)
+                        .map_err(|e| self.sys(e, "open .."))?;
+                }
+                continue;
+            }
             let name = CString::new(comp).map_err(|_| nul_in(self.what, self.path.to_bytes()))?;
-            let fd = openat(&cur, &name, libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|e| {
+            let cur = trail
+                .last()
+                .ok_or_else(|| self.sys(Errno::ENOENT, "empty walk"))?;
+            let fd = openat(cur, &name, libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|e| {
                 Error::sys(
                     e,
                     format!(
@@ -300,19 +350,19 @@ impl<'a> Walk<'a> {
             })?;
             let st = fstat(&fd).map_err(|e| self.sys(e, "stat a directory component"))?;
             match st.st_mode & libc::S_IFMT {
-                libc::S_IFDIR => cur = fd,
+                libc::S_IFDIR => trail.push(fd),
                 libc::S_IFLNK => {
-                    self.judge_link(&cur, &st, comp)?;
+                    self.judge_link(cur, &st, comp)?;
                     self.count_link()?;
-                    if on_procfs(&cur) {
+                    if on_procfs(cur) {
                         // /proc/self and its kind: the kernel's links.
-                        let followed = openat(&cur, &name, libc::O_PATH | libc::O_DIRECTORY, 0)
+                        let followed = openat(cur, &name, libc::O_PATH | libc::O_DIRECTORY, 0)
                             .map_err(|e| self.sys(e, "follow a /proc link"))?;
-                        cur = followed;
+                        trail.push(followed);
                         continue;
                     }
                     let target = readlink(&fd).map_err(|e| self.sys(e, "read link"))?;
-                    cur = self.dir_from(Some(&cur), &target)?;
+                    self.walk_dir(trail, &target)?;
                 }
                 _ => {
                     return Err(Error::new(
@@ -327,7 +377,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        Ok(cur)
+        Ok(())
     }
 
     /// The rule: a link is followed only if root or the caller's euid owns
@@ -453,16 +503,6 @@ pub(crate) fn unlink_at(dir: &OwnedFd, name: &CStr) -> std::result::Result<(), E
         return Err(Errno::last());
     }
     Ok(())
-}
-
-fn dup(fd: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
-    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor returns a fresh one.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the new descriptor is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// The target of the link `fd` (an O_PATH|O_NOFOLLOW descriptor of it):

@@ -154,6 +154,10 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         if opts.strict {
             check_file_owner(&st, path)?;
         }
+        // A second name before the lock too: never wait on, or name as the
+        // holder, the lock of a file that another name makes someone else's
+        // (a link to another daemon's held pidfile).
+        refuse_hard_links(&st, path)?;
         lock(&fd, path, opts.wait, deadline)?;
         // The holder we waited for (or a releasing one) may have unlinked or
         // replaced the name between our open and our lock: the lock must be
@@ -166,17 +170,7 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
         // Another name of this file may be someone else's (a hard link to
         // root's file made where fs.protected_hardlinks is 0): never write
         // through it. Judged under the lock, on the file the name holds.
-        if now.st_nlink > 1 {
-            return Err(Error::new(
-                Errno::EPERM,
-                format!(
-                    "pidfile {} has {} hard links: another name of it may be someone else's \
-                     file, not writing to it",
-                    shown(path),
-                    now.st_nlink
-                ),
-            ));
-        }
+        refuse_hard_links(&now, path)?;
         let pf = Pidfile {
             fd: Some(fd),
             dir: at.dir,
@@ -217,6 +211,24 @@ pub fn acquire(path: &CStr, opts: &Options) -> Result<Pidfile> {
             shown(path)
         ),
     ))
+}
+
+/// -EPERM for a pidfile with more than one hard link: another name of it
+/// may be someone else's file (made where fs.protected_hardlinks is 0), and
+/// pidkit never writes to, waits on or names the holder of such a file.
+fn refuse_hard_links(st: &FileStat, path: &CStr) -> Result<()> {
+    if st.st_nlink > 1 {
+        return Err(Error::new(
+            Errno::EPERM,
+            format!(
+                "pidfile {} has {} hard links: another name of it may be someone else's \
+                 file, not using it",
+                shown(path),
+                st.st_nlink
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The pidfile's directory, resolved once, and its name there.
@@ -849,6 +861,9 @@ fn open_existing(path: &CStr) -> Result<Option<Existing<'_>>> {
     };
     let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {}", shown(path)))?;
     require_regular(&st, path)?;
+    // check, read and kill would otherwise name, and kill signal, the
+    // holder of whatever file a second name leads to.
+    refuse_hard_links(&st, path)?;
     Ok(Some(Existing { fd, st, at }))
 }
 

@@ -242,7 +242,7 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
             // The caller's path, resolved once by the hostile-path rules: root
             // opens it with O_CREAT|O_APPEND, so a directory another user
             // can rename must not be able to redirect it.
-            crate::path::open_file(path, what, flags, 0o644)
+            open_stdio_file(path, what, flags)
                 .map_err(|e| crate::Error::new(e.errno(), format!("{op}: {}", e.message())))
         };
         let fd = above_stdio(opened?).map_err(|e| {
@@ -258,6 +258,47 @@ pub(crate) fn open_stdio(op: &str, paths: [Option<&CStr>; 3]) -> Result<Stdio, c
         stdio.owned.push(fd);
     }
     Ok(stdio)
+}
+
+/// One stdio file by the hostile-path rules. Opened with O_NONBLOCK, so
+/// that a FIFO another user put at the path never blocks the call (no
+/// reader: ENXIO at once), then made blocking again for the program. A
+/// regular file with more than one hard link is refused: another name of
+/// it may be someone else's file (a log path linked to root's secrets
+/// where fs.protected_hardlinks is 0).
+fn open_stdio_file(path: &CStr, what: &str, flags: i32) -> Result<OwnedFd, crate::Error> {
+    use std::os::fd::AsRawFd;
+    let fd = crate::path::open_file(path, what, flags | libc::O_NONBLOCK, 0o644)?;
+    let st = crate::path::fstat(&fd).map_err(|e| {
+        crate::Error::sys(
+            e,
+            format!("stat {what} {}", crate::error::Shown(path.to_bytes())),
+        )
+    })?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink > 1 {
+        return Err(crate::Error::new(
+            Errno::EPERM,
+            format!(
+                "{what} {} has {} hard links: another name of it may be someone else's file, \
+                 not using it",
+                crate::error::Shown(path.to_bytes()),
+                st.st_nlink
+            ),
+        ));
+    }
+    // SAFETY: F_GETFL/F_SETFL on the descriptor just opened.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if fl < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) } < 0 {
+        return Err(crate::Error::sys(
+            Errno::last(),
+            format!(
+                "{what} {}: clear O_NONBLOCK",
+                crate::error::Shown(path.to_bytes())
+            ),
+        ));
+    }
+    Ok(fd)
 }
 
 /// A working directory opened (O_PATH) now, to fchdir into after the fork:

@@ -230,7 +230,9 @@ pub unsafe extern "C" fn pidkit_pidfile_fd(pf: *const pidkit_pidfile) -> c_int {
 /// do: in a container it leaves out the lock a daemon inherited from the
 /// process that detached it). -ELOOP for a
 /// symlink, -EINVAL for a non-regular file or NULL `path`, -EPERM for a
-/// link on the directory part that is not followed (as for acquire).
+/// link on the directory part that is not followed, or a file with more
+/// than one hard link (as for acquire: another name may make it someone
+/// else's file, whose holder must not be named or signalled).
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `holder` is NULL or writable.
