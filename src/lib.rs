@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod child;
 pub mod detach;
 pub mod error;
 mod ffi;
