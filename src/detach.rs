@@ -1,4 +1,5 @@
-//! Detaching the caller into a new session, as systemd's daemon(7) says:
+//! Before the fork (and the original's side after it): detaching the
+//! caller into a new session, as systemd's daemon(7) says:
 //! fork, setsid, fork again (so the daemon can never acquire a controlling
 //! terminal), stdio on /dev/null or given files, every other descriptor
 //! closed with close_range, signal dispositions and mask reset, umask set,

@@ -1,4 +1,5 @@
-//! Spawning a program into its own session, fully detached from the
+//! Before the clone (and the caller's side after it): spawning a program
+//! into its own session, fully detached from the
 //! caller (double fork), with exec errors reported synchronously and an
 //! optional pidfile held by the program from its first instruction.
 //!
