@@ -293,8 +293,11 @@ pub(crate) fn setup(s: &Setup<'_>, me: i32, sink: Sink) {
         // SAFETY: as above; this process's copy only.
         unsafe { libc::close(s.workdir) };
     } else if s.chdir_root {
-        // SAFETY: chdir with a static path.
-        if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
+        // On the stack: a static path would make the kernel read (and the
+        // process fault in) a page of the library's read-only data.
+        let root = [b'/' as c_char, 0];
+        // SAFETY: chdir with a NUL-terminated path.
+        if unsafe { libc::chdir(root.as_ptr()) } < 0 {
             fail(sink, Step::Chdir, errno());
         }
     }
@@ -323,6 +326,29 @@ pub(crate) struct DetachPlan<'a> {
     pub(crate) no_wait: bool,
     /// The daemon's setup (`pidfile_write` is decided here).
     pub(crate) setup: Setup<'a>,
+}
+
+/// Which side of [`fork_detach`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forked {
+    /// In the daemon, set up, with its pid.
+    Daemon(i32),
+    /// In the original, with the first child's pid.
+    Original(i32),
+}
+
+/// detach's fork: in the child, [`detach_child`] runs and only the daemon
+/// returns, set up. Err holds fork's errno.
+#[inline(never)]
+#[link_section = ".text.pidkit_child"]
+pub(crate) fn fork_detach(plan: &DetachPlan<'_>) -> Result<Forked, i32> {
+    // SAFETY: fork has no preconditions; the child runs only the
+    // async-signal-safe code of this module until the daemon returns.
+    match unsafe { libc::fork() } {
+        0 => Ok(Forked::Daemon(detach_child(plan))),
+        pid if pid > 0 => Ok(Forked::Original(pid)),
+        _ => Err(errno()),
+    }
 }
 
 /// detach's forked side: setsid, second fork (the intermediate writes the

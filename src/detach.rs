@@ -80,18 +80,34 @@ pub enum Detached {
     Original(i32),
 }
 
-/// State of a daemon made by [`detach`], for [`ready`]: the channel's
-/// descriptor (-1: nobody listens), and the daemon's pid (0: this process
-/// was not made by detach; a forked child of the daemon has another pid).
-static READY_CHANNEL: AtomicI32 = AtomicI32::new(-1);
-static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
-static REPORTED: AtomicI32 = AtomicI32::new(0);
-static KEEP_NOTIFY_SOCKET: AtomicI32 = AtomicI32::new(0);
-/// The plan the daemon was made from, parked here before the fork so that
-/// the daemon's copy stays reachable rather than freed (freeing after a
-/// fork of a threaded caller could meet a lock held by a thread that does
-/// not exist there) or forgotten (a leak). The original takes it back.
-static DAEMON_PLAN: AtomicPtr<Plan> = AtomicPtr::new(std::ptr::null_mut());
+/// State of a daemon made by [`detach`], for [`ready`]: written once by
+/// the daemon as it returns, all of it zero-initialised and together (one
+/// page of .bss: each page a forked process writes costs it a page fault).
+struct DaemonState {
+    /// The readiness channel's descriptor + 1 (0: nobody listens).
+    channel: AtomicI32,
+    /// The daemon's pid (0: this process was not made by detach; a forked
+    /// child of the daemon has another pid).
+    pid: AtomicI32,
+    /// 1 once [`ready`] ran.
+    reported: AtomicI32,
+    /// 1: leave $NOTIFY_SOCKET set after READY=1.
+    keep_notify_socket: AtomicI32,
+    /// The plan the daemon was made from, parked here by the daemon so
+    /// that its copy stays reachable rather than freed (freeing after a
+    /// fork of a threaded caller could meet a lock held by a thread that
+    /// does not exist there) or forgotten (a leak). The original frees its
+    /// own copy and never writes here.
+    plan: AtomicPtr<Plan>,
+}
+
+static DAEMON: DaemonState = DaemonState {
+    channel: AtomicI32::new(0),
+    pid: AtomicI32::new(0),
+    reported: AtomicI32::new(0),
+    keep_notify_socket: AtomicI32::new(0),
+    plan: AtomicPtr::new(std::ptr::null_mut()),
+};
 
 /// Everything the forked processes need, prepared before the first fork;
 /// owns the descriptors that [`Plan::child`] lends to `child.rs`.
@@ -175,37 +191,31 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
         pf.move_above_stdio()?;
     }
     let plan = Box::new(prepare(&opts, signals_to_reset)?);
-    // A raw pointer from here on, parked in a static before the fork (so
-    // that the daemon's copy stays reachable and nothing after the fork
-    // calls the allocator); the original takes it back after the wait.
+    // A raw pointer from here on: the daemon parks its copy in a static
+    // (nothing after the fork calls the allocator); the original takes its
+    // own back after the wait.
     let plan = Box::into_raw(plan);
-    DAEMON_PLAN.store(plan, Ordering::SeqCst);
-    // Nothing reads the static: without this, link-time optimisation drops
-    // it and the store, and the daemon's plan is "lost" again.
-    std::hint::black_box(&DAEMON_PLAN);
     // SAFETY: the plan is alive until the original takes it back below;
     // the view is used only in the forked processes.
     let view = unsafe { &*plan }.child();
 
-    // SAFETY: fork has no preconditions; the child runs only
-    // async-signal-safe code (child::detach_child) until it returns as the
-    // daemon.
-    let child = unsafe { libc::fork() };
-    if child == 0 {
-        let me = child::detach_child(&view);
-        return Ok(become_daemon(me, &view, opts));
+    // The fork itself is in child.rs: the forked processes run only its
+    // async-signal-safe code until the daemon returns here.
+    let forked = child::fork_detach(&view);
+    if let Ok(child::Forked::Daemon(me)) = forked {
+        return Ok(become_daemon(me, plan, &view, opts));
     }
-    let _ = DAEMON_PLAN.compare_exchange(
-        plan,
-        std::ptr::null_mut(),
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
     // SAFETY: the original's own copy of the plan, taken back exactly once.
     let plan = unsafe { Box::from_raw(plan) };
-    if child < 0 {
-        return Err(Error::sys(Errno::last(), "detach: fork"));
-    }
+    let child = match forked {
+        Ok(child::Forked::Original(pid)) => pid,
+        _ => {
+            return Err(Error::sys(
+                Errno::from_raw(forked.err().unwrap_or(0)),
+                "detach: fork",
+            ))
+        }
+    };
     // Only the daemon's end of the channel is closed now (so that its exit
     // is EOF here); everything else is freed after the wait: touching the
     // heap now would copy pages the daemon still shares.
@@ -251,22 +261,33 @@ fn check(opts: &Options<'_>) -> Result<u64> {
 
 /// In the daemon, once `child::detach_child` returned: record the
 /// readiness state and the pidfile's new owner.
-fn become_daemon(me: i32, view: &child::DetachPlan<'_>, opts: Options<'_>) -> Detached {
+fn become_daemon(
+    me: i32,
+    plan: *mut Plan,
+    view: &child::DetachPlan<'_>,
+    opts: Options<'_>,
+) -> Detached {
+    DAEMON.plan.store(plan, Ordering::SeqCst);
+    // Nothing reads the slot: without this, link-time optimisation drops it
+    // and the store, and the daemon's plan is "lost" again.
+    std::hint::black_box(&DAEMON.plan);
     if let Some(pf) = opts.pidfile {
         pf.set_owner(me);
     }
-    READY_CHANNEL.store(
-        if opts.no_wait { -1 } else { view.theirs },
-        Ordering::SeqCst,
-    );
-    if opts.no_wait {
+    let listens = !opts.no_wait;
+    DAEMON
+        .channel
+        .store(if listens { view.theirs + 1 } else { 0 }, Ordering::SeqCst);
+    if !listens {
         // Nobody listens after the pid: close our end now.
         // SAFETY: closing the daemon's own copy of the channel.
         unsafe { libc::close(view.theirs) };
     }
-    DAEMON_PID.store(me, Ordering::SeqCst);
-    REPORTED.store(0, Ordering::SeqCst);
-    KEEP_NOTIFY_SOCKET.store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
+    DAEMON.pid.store(me, Ordering::SeqCst);
+    DAEMON.reported.store(0, Ordering::SeqCst);
+    DAEMON
+        .keep_notify_socket
+        .store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
     Detached::Daemon
 }
 
@@ -498,21 +519,21 @@ pub fn ready(status: i32) -> Result<()> {
             format!("detach_ready: status {status} is neither 0 nor -errno"),
         ));
     }
-    let daemon = DAEMON_PID.load(Ordering::SeqCst);
+    let daemon = DAEMON.pid.load(Ordering::SeqCst);
     if daemon == 0 || daemon != crate::ids::getpid() {
         return Err(Error::new(
             Errno::EINVAL,
             "detach_ready: this process was not made by pidkit_detach",
         ));
     }
-    if REPORTED.swap(1, Ordering::SeqCst) != 0 {
+    if DAEMON.reported.swap(1, Ordering::SeqCst) != 0 {
         return Err(Error::new(
             Errno::EALREADY,
             "detach_ready: readiness was already reported",
         ));
     }
     // The original first: it is waiting, the service manager is not.
-    let channel = READY_CHANNEL.swap(-1, Ordering::SeqCst);
+    let channel = DAEMON.channel.swap(0, Ordering::SeqCst) - 1;
     if channel >= 0 {
         let sent = child::send_report(
             channel,
@@ -548,7 +569,7 @@ fn notify_manager(daemon: i32, status: i32) -> Result<()> {
         format!("ERRNO={}\n", -status)
     };
     let sent = crate::notify::send_to(&socket, state.as_bytes());
-    if KEEP_NOTIFY_SOCKET.load(Ordering::SeqCst) == 0 && only_thread() {
+    if DAEMON.keep_notify_socket.load(Ordering::SeqCst) == 0 && only_thread() {
         // Sound: no other thread exists to read the environment meanwhile,
         // and none can appear but by this thread's own hand.
         std::env::remove_var(crate::notify::NOTIFY_SOCKET);
