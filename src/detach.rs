@@ -123,7 +123,7 @@ struct Plan {
     /// The daemon's umask, None to keep the caller's.
     umask: Option<libc::mode_t>,
     /// Sorted, deduplicated descriptors to keep; None = close nothing.
-    keep: Option<Vec<RawFd>>,
+    keep: Option<KeepList>,
     /// The daemon's end of the readiness channel.
     theirs: OwnedFd,
     /// The original's end.
@@ -153,7 +153,7 @@ impl Plan {
                 // NO_WAIT, else the daemon.
                 pidfile_write: false,
                 pidfile_inherit: false,
-                keep: self.keep.as_deref(),
+                keep: self.keep.as_ref().map(KeepList::as_slice),
                 signals_to_reset: self.signals_to_reset,
             },
         }
@@ -348,14 +348,11 @@ fn prepare(opts: &Options<'_>, signals_to_reset: u64) -> Result<Plan> {
     let keep = if opts.keep_all_fds {
         None
     } else {
-        let mut keep: Vec<RawFd> = vec![0, 1, 2, theirs.as_raw_fd()];
-        keep.extend_from_slice(opts.keep_fds);
-        if pidfile_fd >= 0 {
-            keep.push(pidfile_fd);
-        }
-        keep.sort_unstable();
-        keep.dedup();
-        Some(keep)
+        let pidfile = (pidfile_fd >= 0).then_some(pidfile_fd);
+        let fixed = [0, 1, 2, theirs.as_raw_fd()];
+        Some(KeepList::new(
+            fixed.iter().chain(opts.keep_fds).chain(pidfile.as_ref()),
+        ))
     };
     Ok(Plan {
         stdio,
@@ -370,6 +367,54 @@ fn prepare(opts: &Options<'_>, signals_to_reset: u64) -> Result<Plan> {
         single_fork: opts.single_fork,
         no_wait: opts.no_wait,
     })
+}
+
+/// The descriptors the daemon keeps, sorted and without duplicates: in
+/// the plan itself while they fit (the common case: 0, 1, 2, the channel,
+/// a pidfile and a few more), so that detach allocates nothing for them.
+enum KeepList {
+    Inline([RawFd; 16], usize),
+    Heap(Vec<RawFd>),
+}
+
+impl KeepList {
+    fn new<'a>(fds: impl Iterator<Item = &'a RawFd> + Clone) -> KeepList {
+        let mut inline = [0; 16];
+        let mut n = 0;
+        for (slot, &fd) in inline.iter_mut().zip(fds.clone()) {
+            *slot = fd;
+            n += 1;
+        }
+        let mut list = if n == fds.clone().count() {
+            KeepList::Inline(inline, n)
+        } else {
+            KeepList::Heap(fds.copied().collect())
+        };
+        let fds = match &mut list {
+            KeepList::Inline(a, n) => &mut a[..*n],
+            KeepList::Heap(v) => v.as_mut_slice(),
+        };
+        fds.sort_unstable();
+        let mut kept = 0;
+        for i in 0..fds.len() {
+            if kept == 0 || fds[i] != fds[kept - 1] {
+                fds[kept] = fds[i];
+                kept += 1;
+            }
+        }
+        match &mut list {
+            KeepList::Inline(_, n) => *n = kept,
+            KeepList::Heap(v) => v.truncate(kept),
+        }
+        list
+    }
+
+    fn as_slice(&self) -> &[RawFd] {
+        match self {
+            KeepList::Inline(a, n) => &a[..*n],
+            KeepList::Heap(v) => v,
+        }
+    }
 }
 
 /// The readiness channel: a SOCK_SEQPACKET pair (one message per report,
@@ -581,4 +626,22 @@ fn notify_manager(daemon: i32, status: i32) -> Result<()> {
 /// says Threads: 1). Unknown counts as no.
 fn only_thread() -> bool {
     sys::self_status("detach_ready").is_ok_and(|s| s.threads == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeepList;
+
+    #[test]
+    fn keep_list_is_sorted_and_deduplicated_inline_or_on_the_heap() {
+        let few = [0, 1, 2, 9, 5, 9, 2];
+        let list = KeepList::new(few.iter());
+        assert!(matches!(list, KeepList::Inline(..)));
+        assert_eq!(list.as_slice(), [0, 1, 2, 5, 9]);
+        let many: Vec<i32> = (0..40).rev().chain(0..40).collect();
+        let list = KeepList::new(many.iter());
+        assert!(matches!(list, KeepList::Heap(..)));
+        assert_eq!(list.as_slice(), (0..40).collect::<Vec<_>>());
+        assert_eq!(KeepList::new([].iter()).as_slice(), [0i32; 0]);
+    }
 }
