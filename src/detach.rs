@@ -202,20 +202,15 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     // The fork itself is in child.rs: the forked processes run only its
     // async-signal-safe code until the daemon returns here.
     let forked = child::fork_detach(&view);
-    if let Ok(child::Forked::Daemon(me)) = forked {
-        return Ok(become_daemon(me, plan, &view, opts));
-    }
-    // SAFETY: the original's own copy of the plan, taken back exactly once.
-    let plan = unsafe { Box::from_raw(plan) };
     let child = match forked {
-        Ok(child::Forked::Original(pid)) => pid,
-        _ => {
-            return Err(Error::sys(
-                Errno::from_raw(forked.err().unwrap_or(0)),
-                "detach: fork",
-            ))
-        }
+        Ok(child::Forked::Daemon(me)) => return Ok(become_daemon(me, plan, &view, opts)),
+        Ok(child::Forked::Original(pid)) => Ok(pid),
+        Err(e) => Err(Error::sys(Errno::from_raw(e), "detach: fork")),
     };
+    // SAFETY: the original's own copy of the plan, taken back exactly once
+    // (also when the fork failed).
+    let plan = unsafe { Box::from_raw(plan) };
+    let child = child?;
     // Only the daemon's end of the channel is closed now (so that its exit
     // is EOF here); everything else is freed after the wait: touching the
     // heap now would copy pages the daemon still shares.
