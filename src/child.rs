@@ -3,7 +3,8 @@
 //!
 //! Both callers prepare a plan before the fork (files opened, descriptors
 //! moved above 2, the list of descriptors to keep sorted) and then run
-//! [`detach_child`] or [`spawn_intermediate`] / [`spawn_program`], which
+//! [`fork_detach`] (the fork and [`detach_child`]) or clone into
+//! [`spawn_intermediate`] / [`spawn_program`], which
 //! share one setup sequence ([`setup`]: pidfile, stdio, working directory,
 //! umask, descriptors, signals), one [`Step`] enum and one failure report
 //! ([`Failure`]: the step and the errno, sent by [`fail`] through the
