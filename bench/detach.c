@@ -19,6 +19,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <pidkit.h>
@@ -30,9 +31,10 @@
 /* NULLH (count mode only): the harness alone - fork a child that reports
  * and exits, read its report, reap it - so that the driver can subtract the
  * harness's system calls from every implementation's count. */
-enum { PIDKIT, LIBDAEMON, GLIBC, FLOOR, NIMPL, NULLH = NIMPL };
-static const char *impl_name[NIMPL + 1] = { "pidkit", "libdaemon", "glibc daemon(3)", "floor", "null" };
-static const char *impl_key[NIMPL + 1] = { "pidkit", "libdaemon", "glibc", "floor", "null" };
+enum { PIDKIT, LIBDAEMON, GLIBC, FLOOR, FLOOR_SAME, NIMPL, NULLH = NIMPL };
+static const char *impl_name[NIMPL + 1] = { "pidkit", "libdaemon", "glibc daemon(3)", "floor", "floor (same guarantees)",
+                                            "null" };
+static const char *impl_key[NIMPL + 1] = { "pidkit", "libdaemon", "glibc", "floor", "floor-same", "null" };
 
 struct report {
     uint64_t t0;       /* start time (wrapped implementations only) */
@@ -96,6 +98,112 @@ static void close_except(int a, int b)
     syscall(SYS_close_range, (unsigned)b + 1, ~0u, 0u);
 }
 
+/* close_range over every gap of `keep` (sorted ascending). */
+static void close_gaps(const int *keep, int n)
+{
+    unsigned low = 0;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)keep[i] > low)
+            syscall(SYS_close_range, low, (unsigned)keep[i] - 1, 0u);
+        low = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, low, ~0u, 0u);
+}
+
+/* The hex value of /proc/self/status line `name` ("SigIgn:"), 0 if absent. */
+static unsigned long long status_hex(const char *buf, const char *name)
+{
+    const char *p = strstr(buf, name);
+    return p ? strtoull(p + strlen(name), NULL, 16) : 0;
+}
+
+/* The same-guarantees floor: what pidkit_detach with these options
+ * guarantees, by hand, with the same system calls - in the original, one
+ * read of /proc/self/status (the thread count, which signals to reset), the
+ * keep_fds descriptor checked with F_GETFD, /dev/null opened once, a
+ * SOCK_SEQPACKET readiness channel; in the intermediate setsid and fork; in
+ * the daemon stdio, chdir("/"), umask(0), close_range around the kept
+ * descriptors, the signals found set reset and the mask emptied, then the
+ * ready report (the daemon checks it is the process made, by getpid, as
+ * pidkit_detach_ready does, and sends its pid), while the original reaps
+ * the intermediate. So only pidkit's own code differs. */
+static pid_t floor_same_detach(void)
+{
+    char st[4096];
+    int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    CHECK(sfd >= 0, "open /proc/self/status");
+    ssize_t n = read(sfd, st, sizeof st - 1);
+    close(sfd);
+    CHECK(n > 0, "read /proc/self/status");
+    st[n] = '\0';
+    const char *th = strstr(st, "Threads:");
+    CHECK(th && atoi(th + 8) == 1, "floor-same: other threads run");
+    unsigned long long reset = status_hex(st, "SigIgn:") | status_hex(st, "SigCgt:");
+    CHECK(fcntl(chk[1], F_GETFD) >= 0, "keep fd");
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    int ch[2];
+    CHECK(nul >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == 0, "socketpair");
+    pid_t c = fork();
+    CHECK(c >= 0, "fork");
+    if (c == 0) {
+        int32_t fail[4] = { 2, 1, 0, 0 };
+        close(ch[0]);
+        if (setsid() < 0) {
+            fail[2] = errno;
+            send(ch[1], fail, sizeof fail, MSG_NOSIGNAL);
+            _exit(1);
+        }
+        pid_t d = fork();
+        if (d != 0)
+            _exit(d < 0);
+        pid_t me = getpid();
+        if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 || chdir("/") < 0) {
+            fail[2] = errno;
+            send(ch[1], fail, sizeof fail, MSG_NOSIGNAL);
+            _exit(1);
+        }
+        close(nul);
+        umask(0);
+        int keep[5] = { 0, 1, 2, ch[1], chk[1] };
+        if (keep[3] > keep[4]) {
+            keep[3] = chk[1];
+            keep[4] = ch[1];
+        }
+        close_gaps(keep, 5);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < 65; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP && (reset >> (sig - 1) & 1))
+                sigaction(sig, &dfl, NULL);
+        sigset_t empty;
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        /* ready: the daemon is the process made (getpid), report its pid. */
+        int32_t ready[4] = { 3, 0, 0, (int32_t)getpid() };
+        CHECK(ready[3] == me, "floor-same: not the daemon");
+        if (send(ch[1], ready, sizeof ready, MSG_NOSIGNAL) < 0 && errno != EPIPE)
+            _exit(2);
+        close(ch[1]);
+        if (getenv("NOTIFY_SOCKET"))
+            _exit(2);
+        daemon_report(0);
+    }
+    close(ch[1]);
+    int32_t msg[4] = { 0, 0, 0, 0 };
+    ssize_t got;
+    do
+        got = recv(ch[0], msg, sizeof msg, 0);
+    while (got < 0 && errno == EINTR);
+    int s;
+    while (waitpid(c, &s, 0) < 0 && errno == EINTR)
+        ;
+    close(nul);
+    close(ch[0]);
+    CHECK(got == (ssize_t)sizeof msg && msg[0] == 3, "floor-same readiness");
+    return msg[3];
+}
+
 /* One detach; returns the ns until the original knew the daemon was ready. */
 static uint64_t detach_once(int impl, int check)
 {
@@ -156,6 +264,13 @@ static uint64_t detach_once(int impl, int check)
         t0 = r.t0;
         reap(w, "daemon(3) caller");
         daemon_pid = r.pid;
+        break;
+    }
+    case FLOOR_SAME: {
+        t0 = now_ns();
+        daemon_pid = floor_same_detach();
+        t1 = now_ns();
+        r = read_report();
         break;
     }
     case NULLH: {
@@ -286,6 +401,13 @@ int main(int argc, char **argv)
         int n = atoi(argv[4]);
         for (int i = 0; i < n; i++)
             detach_once(impl, 1);
+        /* Page faults of the forked processes (all reaped here, as this
+         * process is their subreaper), per detach, for comparing code
+         * placement: subtract the "null" harness's figure. */
+        struct rusage ru;
+        if (n > 0 && getrusage(RUSAGE_CHILDREN, &ru) == 0)
+            fprintf(stderr, "detach %s: %.1f minor faults per detach in the forked processes\n", impl_key[impl],
+                    (double)ru.ru_minflt / n);
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of bench/detach.c\n");

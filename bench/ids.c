@@ -7,7 +7,9 @@
  *
  * Rows and implementations:
  *   getsid     pidkit_getsid(0) | floor: syscall(SYS_getsid, 0) | glibc getsid(0)
+ *              | floor-same: the syscall with -errno on failure (pidkit's guarantees)
  *   getpgid    pidkit_getpgid(0) | floor: syscall(SYS_getpgid, 0) | glibc getpgid(0)
+ *              | floor-same: as for getsid
  *   proc_info  pidkit_proc_info_get(0) | floor: open + read + parse /proc/self/stat by hand
  *              (the same fields, without the uid) | `ps -o comm=,pid=,ppid=,pgid=,sid= -p PID`
  *              (psutil is measured by bench/py_bench.py)
@@ -109,25 +111,35 @@ static int run_ps(pid_t me, pid_t sid)
 
 enum { R_GETSID, R_GETPGID, R_PROC, NROW };
 static const char *row_name[NROW] = { "getsid", "getpgid", "proc_info" };
-static const char *impls[NROW][3] = {
-    { "pidkit", "floor", "glibc" },
-    { "pidkit", "floor", "glibc" },
-    { "pidkit", "floor", "ps" },
+/* floor-same: the raw system call with what pidkit guarantees on top, the
+ * -errno convention (the same single system call). NULL: no such entry. */
+#define NIMPL 4
+static const char *impls[NROW][NIMPL] = {
+    { "pidkit", "floor", "glibc", "floor-same" },
+    { "pidkit", "floor", "glibc", "floor-same" },
+    { "pidkit", "floor", "ps", NULL },
 };
+
+static inline pid_t minus_errno(long r)
+{
+    return r < 0 ? -errno : (pid_t)r;
+}
 
 static pid_t me, my_sid, my_pgid, my_ppid;
 
 /* One call of implementation `impl` of `row`; checks the result. */
 static inline void call(int row, int impl, int check)
 {
-    switch (row * 3 + impl) {
+    switch (row * NIMPL + impl) {
     case 0: { pid_t r = pidkit_getsid(0); if (check) CHECK(r == my_sid, "pidkit_getsid"); break; }
     case 1: { pid_t r = (pid_t)syscall(SYS_getsid, 0); if (check) CHECK(r == my_sid, "getsid"); break; }
     case 2: { pid_t r = getsid(0); if (check) CHECK(r == my_sid, "glibc getsid"); break; }
-    case 3: { pid_t r = pidkit_getpgid(0); if (check) CHECK(r == my_pgid, "pidkit_getpgid"); break; }
-    case 4: { pid_t r = (pid_t)syscall(SYS_getpgid, 0); if (check) CHECK(r == my_pgid, "getpgid"); break; }
-    case 5: { pid_t r = getpgid(0); if (check) CHECK(r == my_pgid, "glibc getpgid"); break; }
-    case 6: {
+    case 3: { pid_t r = minus_errno(syscall(SYS_getsid, 0)); if (check) CHECK(r == my_sid, "getsid -errno"); break; }
+    case 4: { pid_t r = pidkit_getpgid(0); if (check) CHECK(r == my_pgid, "pidkit_getpgid"); break; }
+    case 5: { pid_t r = (pid_t)syscall(SYS_getpgid, 0); if (check) CHECK(r == my_pgid, "getpgid"); break; }
+    case 6: { pid_t r = getpgid(0); if (check) CHECK(r == my_pgid, "glibc getpgid"); break; }
+    case 7: { pid_t r = minus_errno(syscall(SYS_getpgid, 0)); if (check) CHECK(r == my_pgid, "getpgid -errno"); break; }
+    case 8: {
         pidkit_proc_info i = PIDKIT_PROC_INFO_INIT;
         int r = pidkit_proc_info_get(0, &i);
         if (check)
@@ -136,7 +148,7 @@ static inline void call(int row, int impl, int check)
                   "pidkit_proc_info_get: r=%d pid=%d", r, (int)i.pid);
         break;
     }
-    case 7: {
+    case 9: {
         struct stat_row s = { 0 };
         int r = floor_stat(&s);
         if (check)
@@ -176,7 +188,7 @@ int main(int argc, char **argv)
     setup();
     if (argc == 5 && !strcmp(argv[1], "bench")) {
         int reps = atoi(argv[2]), iters = atoi(argv[3]), ps_iters = atoi(argv[4]);
-        long checked[NROW][3] = { { 0 } };
+        long checked[NROW][NIMPL] = { { 0 } };
         /* Per row and repetition: rounds of one batch per implementation,
          * order shuffled every round (a batch: 500 system calls, 20 /proc
          * parses, or one ps). Every call's result is checked; the check (a
@@ -186,20 +198,20 @@ int main(int argc, char **argv)
             shuffle(rows, NROW);
             for (int ri = 0; ri < NROW; ri++) {
                 int row = rows[ri];
-                int batch[3], rounds = row == R_PROC ? iters / 10 / 20 : iters / 500;
-                for (int i = 0; i < 3; i++)
+                int batch[NIMPL], rounds = row == R_PROC ? iters / 10 / 20 : iters / 500;
+                for (int i = 0; i < NIMPL; i++)
                     batch[i] = row == R_PROC ? 20 : 500;
                 if (rounds < 1)
                     rounds = 1;
                 if (rep < 0)
                     rounds = rounds / 10 + 1;
-                static struct samples smp[3];
+                static struct samples smp[NIMPL];
                 for (int r = 0; r < rounds; r++) {
-                    int order[3] = { 0, 1, 2 };
-                    shuffle(order, 3);
-                    for (int k = 0; k < 3; k++) {
+                    int order[NIMPL] = { 0, 1, 2, 3 };
+                    shuffle(order, NIMPL);
+                    for (int k = 0; k < NIMPL; k++) {
                         int impl = order[k];
-                        if (row == R_PROC && impl == 2)
+                        if ((row == R_PROC && impl == 2) || !impls[row][impl])
                             continue; /* ps: below */
                         uint64_t t0 = now_ns();
                         for (int i = 0; i < batch[impl]; i++)
@@ -213,7 +225,9 @@ int main(int argc, char **argv)
                         call(row, 2, 1);
                         sample_add(&smp[2], now_ns() - t0, 1);
                     }
-                for (int impl = 0; impl < 3; impl++) {
+                for (int impl = 0; impl < NIMPL; impl++) {
+                    if (!impls[row][impl])
+                        continue;
                     checked[row][impl] += smp[impl].ops;
                     if (rep >= 0)
                         emit_samples(row_name[row], impls[row][impl], rep, &smp[impl]);
@@ -223,8 +237,9 @@ int main(int argc, char **argv)
             }
         }
         for (int row = 0; row < NROW; row++)
-            for (int impl = 0; impl < 3; impl++)
-                emit_check(row_name[row], impls[row][impl], "result equals the raw system call's / ps", checked[row][impl]);
+            for (int impl = 0; impl < NIMPL; impl++)
+                if (impls[row][impl])
+                    emit_check(row_name[row], impls[row][impl], "result equals the raw system call's / ps", checked[row][impl]);
         return 0;
     }
     if (argc == 4 && !strcmp(argv[1], "count")) {
@@ -238,8 +253,8 @@ int main(int argc, char **argv)
             if (!strcmp(rowbuf, row_name[r]))
                 row = r;
         CHECK(row >= 0, "unknown row %s", rowbuf);
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(slash + 1, impls[row][i]))
+        for (int i = 0; i < NIMPL; i++)
+            if (impls[row][i] && !strcmp(slash + 1, impls[row][i]))
                 impl = i;
         CHECK(impl >= 0, "unknown implementation %s", slash + 1);
         int n = atoi(argv[3]);

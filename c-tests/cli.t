@@ -235,6 +235,27 @@ ok $(is "$(readlink "/proc/$bg/cwd")" "$tmp" && is "$(readlink "/proc/$bg/fd/1")
      [ "$(stat_field "$bg" 2)" != "$$" ] && ! has "$out" should-not-show; echo $?) \
     "... CMD in the caller's directory, stdio on /dev/null, leading its own session, no child of the shell"
 usage_case "run --detach --wait" run --detach --wait --pidfile "$tmp/x.pid" -- sleep 1
+usage_case "run --chdir-root --chdir" run --chdir-root --chdir / --pidfile "$tmp/x.pid" -- sleep 1
+
+# --wait with one stream redirected: the others are pidkit's own, handed to
+# CMD by the library (PIDKIT_SPAWN_INHERIT_STD*), pidkit's own untouched.
+out=$(printf 'from-stdin\n' | "$PIDKIT" run --wait --pidfile "$tmp/fg2.pid" --stderr "$tmp/fg2.err" -- \
+      sh -c 'cat; echo to-err >&2' 2>"$tmp/stderr")
+rc=$?
+err=$(<"$tmp/stderr")
+ok $(is "$rc" 0 && is "$out" from-stdin && is "$(cat "$tmp/fg2.err")" to-err && is "$err" ""; echo $?) \
+    "run --wait --stderr: stdin and stdout inherited, stderr to the file, pidkit's stderr untouched"
+run run --wait --pidfile "$tmp/fg3.pid" --stdout "$tmp/no-such-dir/out" -- sh -c 'echo ran'
+ok $(is "$rc" 1 && is "$out" "" && has "$err" "$tmp/no-such-dir/out" && [ ! -e "$tmp/fg3.pid" ]; echo $?) \
+    "run --wait with an --stdout that cannot be opened: exit 1, message names it, nothing ran"
+
+# --chdir-root: what --detach always did, under a name that says so.
+run run --chdir-root --pidfile "$tmp/root.pid" -- sleep 60
+started+=("$out")
+ok $(is "$rc" 0 && is "$(readlink "/proc/$out/cwd")" / ; echo $?) "run --chdir-root: CMD's working directory is /"
+run run --detach --pidfile "$tmp/det.pid" -- sleep 60
+started+=("$out")
+ok $(is "$rc" 0 && is "$(readlink "/proc/$out/cwd")" / ; echo $?) "run --detach (the old name) still does the same"
 
 "$PIDKIT" run --wait --pidfile "$tmp/fwd.pid" -- sleep 60 &
 fg_pidkit=$!

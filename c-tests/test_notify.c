@@ -3,6 +3,7 @@
  * standing in for systemd. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,83 @@ static void detach_case(int status, int keep_flag, const char *sock_name, int re
         unlink(sock_name);
 }
 
+/* A second thread reads the environment in a loop while the daemon calls
+ * pidkit_detach_ready: unsetenv under its feet would be undefined
+ * behaviour, so ready() leaves NOTIFY_SOCKET set while other threads run. */
+static volatile int reader_stop;
+static const char *reader_want;
+static volatile long reader_reads, reader_bad;
+
+static void *env_reader(void *arg)
+{
+    (void)arg;
+    while (!reader_stop) {
+        const char *v = getenv("NOTIFY_SOCKET");
+        if (!v || strcmp(v, reader_want) != 0)
+            reader_bad++;
+        reader_reads++;
+    }
+    return NULL;
+}
+
+static void detach_threaded_case(const char *sock_name)
+{
+    char buf[256];
+    int fd = listener(sock_name);
+    int report[2];
+    if (fd < 0 || pipe(report) != 0)
+        return;
+    pid_t helper = fork();
+    if (helper == 0) {
+        setenv("NOTIFY_SOCKET", sock_name, 1);
+        pidkit_detach_opts o = PIDKIT_DETACH_OPTS_INIT;
+        o.keep_fds = &report[1];
+        o.n_keep_fds = 1;
+        pid_t d = pidkit_detach(&o);
+        if (d == 0) {
+            reader_want = sock_name;
+            pthread_t t;
+            long msg[4] = { (long)getpid(), -1, 0, 0 };
+            if (pthread_create(&t, NULL, env_reader, NULL) == 0) {
+                while (reader_reads < 1000)
+                    usleep(100);
+                msg[1] = pidkit_detach_ready(0);
+                long before = reader_reads;
+                while (reader_reads < before + 1000)
+                    usleep(100);
+                reader_stop = 1;
+                pthread_join(t, NULL);
+                msg[2] = getenv("NOTIFY_SOCKET") != NULL;
+                msg[3] = reader_bad;
+            }
+            if (write(report[1], msg, sizeof msg) != (ssize_t)sizeof msg)
+                _exit(3);
+            _exit(0);
+        }
+        _exit(d > 0 ? 0 : 1);
+    }
+    close(report[1]);
+    int st = 0;
+    waitpid(helper, &st, 0);
+    long msg[4] = { 0, -1, 0, -1 };
+    struct pollfd p = { report[0], POLLIN, 0 };
+    ssize_t n = poll(&p, 1, 30000) == 1 ? read(report[0], msg, sizeof msg) : -1;
+    close(report[0]);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "[threaded daemon] the original got the ready report");
+    int got = receive(fd, buf, sizeof buf, 2000);
+    char want[128];
+    snprintf(want, sizeof want, "READY=1\nMAINPID=%ld\n", msg[0]);
+    ok(n == (ssize_t)sizeof msg && msg[1] == 0 && got > 0 && strcmp(buf, want) == 0,
+       "[threaded daemon] ready() returned %ld and the manager got READY=1 with MAINPID=%ld%s", msg[1], msg[0],
+       got > 0 ? "" : " (nothing came)");
+    ok(msg[2] == 1, "[threaded daemon] NOTIFY_SOCKET stays set while another thread may read the environment");
+    ok(msg[3] == 0, "[threaded daemon] a thread calling getenv in a loop during ready() always saw it (%ld misses)",
+       msg[3]);
+    close(fd);
+    if (sock_name[0] == '/')
+        unlink(sock_name);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/pidkit-notify-XXXXXX");
@@ -158,6 +236,7 @@ int main(void)
     detach_case(-EIO, 0, path, 0);
     detach_case(0, PIDKIT_DETACH_KEEP_NOTIFY_SOCKET, abstract, 0);
     detach_case(0, 0, path, 1);
+    detach_threaded_case(path);
 
     /* Without NOTIFY_SOCKET nothing is sent and ready() is plain. */
     int fd = listener(path);

@@ -347,6 +347,8 @@ static int exe_is_sleep(pid_t pid)
     return link_is(pid, "exe", sleep_exe);
 }
 
+static int fds_are(pid_t pid, const char *pidfile);
+
 /* Primes pidkit_last_error() with an unrelated message, so that a failing
  * call under test must leave a fresh one of its own. */
 static void prime_error(void)
@@ -679,6 +681,47 @@ static void test_stdio(void)
     ok(pid > 0 && link_is(pid, "fd/0", hin) && link_is(pid, "fd/1", hout) && link_is(pid, "fd/2", herr),
        "INHERIT_STDIO keeps the caller's fds 0, 1, 2 (%d)", (int)pid);
     kill_program(pid);
+
+    /* One stream inherited, the others from their paths or /dev/null: each
+     * INHERIT_STD* flag in a helper whose fds 0, 1, 2 are files. */
+    static const uint32_t one[3] = { PIDKIT_SPAWN_INHERIT_STDIN, PIDKIT_SPAWN_INHERIT_STDOUT,
+                                     PIDKIT_SPAWN_INHERIT_STDERR };
+    static const char *const names[3] = { "STDIN", "STDOUT", "STDERR" };
+    char given[PATH_MAX];
+    tpath(given, "given-out");
+    for (int k = 0; k < 3; k++) {
+        if (pipe2(pfd, O_CLOEXEC) != 0)
+            return;
+        helper = fork();
+        if (helper == 0) {
+            close(pfd[0]);
+            int a = open(hin, O_RDONLY), b = open(hout, O_WRONLY | O_CREAT, 0644),
+                c = open(herr, O_WRONLY | O_CREAT, 0644);
+            if (a < 0 || b < 0 || c < 0 || dup2(a, 0) < 0 || dup2(b, 1) < 0 || dup2(c, 2) < 0)
+                _exit(2);
+            pidkit_spawn_opts ho = PIDKIT_SPAWN_OPTS_INIT;
+            ho.flags = one[k];
+            ho.stdout_path = given; /* ignored when stdout is inherited */
+            pid_t r = pidkit_spawn(SLEEP, NULL, &ho);
+            if (write(pfd[1], &r, sizeof r) != (ssize_t)sizeof r)
+                _exit(3);
+            _exit(0);
+        }
+        close(pfd[1]);
+        pid = 0;
+        if (read(pfd[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
+            pid = 0;
+        close(pfd[0]);
+        waitpid(helper, NULL, 0);
+        const char *want0 = k == 0 ? hin : "/dev/null";
+        const char *want1 = k == 1 ? hout : given;
+        const char *want2 = k == 2 ? herr : "/dev/null";
+        ok(pid > 0 && link_is(pid, "fd/0", want0) && link_is(pid, "fd/1", want1) && link_is(pid, "fd/2", want2) &&
+               fds_are(pid, NULL),
+           "INHERIT_%s keeps only that stream (0 %s, 1 %s, 2 %s) and opens no other descriptor", names[k], want0,
+           want1, want2);
+        kill_program(pid);
+    }
     ok(no_child(), "stdio tests leave no child");
 }
 
@@ -942,7 +985,12 @@ static void test_pidfile(void)
 
     const char *const second[] = { p, NULL };
     prime_error();
+    pid_t spawn_holder = -1;
+    o.holder = &spawn_holder;
     expect_fail(pidkit_spawn(second, NULL, &o), EEXIST, 0, "a second spawn with the same pidfile");
+    ok(spawn_holder == pid, "... and *opts.holder names the holder from the same call (%d, want %d)",
+       (int)spawn_holder, (int)pid);
+    o.holder = NULL;
     msleep(100);
     ok(!exists(marker), "... started no process");
     holder = -1;
@@ -991,6 +1039,20 @@ static void test_pidfile(void)
     snprintf(want, sizeof want, "%d\n", (int)getpid());
     ok(a == 0 && file_is(own, want), "... the caller's pidfile keeps its content");
     pidkit_pidfile_release(h);
+
+    /* holder is written only on -EEXIST: untouched on success and on other failures. */
+    pid_t untouched = -7;
+    pidkit_spawn_opts oh = PIDKIT_SPAWN_OPTS_INIT;
+    oh.holder = &untouched;
+    oh.workdir = "/nonexistent/dir";
+    int r_other = pidkit_spawn(SLEEP, NULL, &oh);
+    oh.workdir = NULL;
+    pid_t r_ok = pidkit_spawn(SLEEP, NULL, &oh);
+    ok(r_other == -ENOENT && r_ok > 0 && untouched == -7,
+       "opts.holder is untouched by a success and by a failure other than -EEXIST (%d, %d, holder %d)", r_other,
+       (int)r_ok, (int)untouched);
+    if (r_ok > 0)
+        kill_program(r_ok);
 
     /* NO_DOUBLE_FORK with a pidfile: the child holds it until reaped. */
     o.pidfile = pf;
@@ -1102,7 +1164,8 @@ static void test_bad_input(void)
     expect_fail(pidkit_spawn(empty, NULL, &o), EINVAL, 0, "argv[0] NULL (empty argv)");
 
     uint32_t known = PIDKIT_SPAWN_SEARCH_PATH | PIDKIT_SPAWN_KEEP_CWD | PIDKIT_SPAWN_INHERIT_STDIO |
-                     PIDKIT_SPAWN_NO_DOUBLE_FORK;
+                     PIDKIT_SPAWN_NO_DOUBLE_FORK | PIDKIT_SPAWN_INHERIT_STDIN | PIDKIT_SPAWN_INHERIT_STDOUT |
+                     PIDKIT_SPAWN_INHERIT_STDERR;
     uint32_t unknown = 1u << 31;
     while (unknown & known)
         unknown >>= 1;

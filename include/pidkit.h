@@ -37,7 +37,7 @@
 /** Initializer for pidkit_detach_opts (all defaults). */
 #define PIDKIT_DETACH_OPTS_INIT { (uint32_t)sizeof(pidkit_detach_opts), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 /** Initializer for pidkit_spawn_opts (all defaults). */
-#define PIDKIT_SPAWN_OPTS_INIT { (uint32_t)sizeof(pidkit_spawn_opts), 0, 0, 0, 0, 0, 0 }
+#define PIDKIT_SPAWN_OPTS_INIT { (uint32_t)sizeof(pidkit_spawn_opts), 0, 0, 0, 0, 0, 0, 0 }
 
 
 /**
@@ -141,8 +141,9 @@
 
 /**
  * Under systemd (`$NOTIFY_SOCKET` set), leave NOTIFY_SOCKET in the
- * daemon's environment after pidkit_detach_ready sent READY=1 (by default
- * it is unset so that the daemon's children do not inherit it).
+ * daemon's environment after pidkit_detach_ready sent READY=1. By default
+ * it is unset so that the daemon's children do not inherit it, but only
+ * while the daemon has one thread (see pidkit_detach_ready).
  */
 #define PIDKIT_DETACH_KEEP_NOTIFY_SOCKET (1 << 8)
 
@@ -169,6 +170,23 @@
  * reaps it with waitpid.
  */
 #define PIDKIT_SPAWN_NO_DOUBLE_FORK (1 << 3)
+
+/**
+ * Keep the caller's stdin only (`stdin_path` is ignored); the other
+ * streams follow their own flag or path. PIDKIT_SPAWN_INHERIT_STDIO is
+ * the three INHERIT_STDIN/STDOUT/STDERR flags at once.
+ */
+#define PIDKIT_SPAWN_INHERIT_STDIN (1 << 4)
+
+/**
+ * Keep the caller's stdout only (`stdout_path` is ignored).
+ */
+#define PIDKIT_SPAWN_INHERIT_STDOUT (1 << 5)
+
+/**
+ * Keep the caller's stderr only (`stderr_path` is ignored).
+ */
+#define PIDKIT_SPAWN_INHERIT_STDERR (1 << 6)
 
 /**
  * An acquired pidfile: the open, flock-locked file. Opaque.
@@ -364,6 +382,14 @@ typedef struct pidkit_spawn_opts {
    * with default options. Released by the kernel when the program exits.
    */
   const char *pidfile;
+  /**
+   * NULL, or where to store the pidfile's holder when pidkit_spawn
+   * returns -EEXIST (its pid, or 0 if it has not written one yet):
+   * learnt in the same call, so a caller need not ask
+   * pidkit_pidfile_check afterwards, when the holder may be gone.
+   * Written only on -EEXIST, untouched otherwise.
+   */
+  pid_t *holder;
 } pidkit_spawn_opts;
 
 #ifdef __cplusplus
@@ -616,10 +642,15 @@ pid_t pidkit_detach(const struct pidkit_detach_opts *opts);
  * Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
  * `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
  * (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
- * or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
- * PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
- * even when that datagram cannot be sent; the send's -errno is then
- * returned here.
+ * or an abstract `@name`). Then, unless PIDKIT_DETACH_KEEP_NOTIFY_SOCKET,
+ * it unsets NOTIFY_SOCKET so that the daemon's children do not inherit it
+ * -- but only when the calling thread is the daemon's only thread: with
+ * other threads running, one of them may be inside getenv(3), and
+ * unsetenv(3) under its feet is undefined behaviour, so NOTIFY_SOCKET then
+ * stays set (unset it yourself before starting threads, or pass the
+ * children an environment without it). The original process learns the
+ * status even when that datagram cannot be sent; the send's -errno is
+ * then returned here.
  */
 int pidkit_detach_ready(int status);
 
@@ -639,7 +670,8 @@ int pidkit_detach_ready(int status);
  *
  * Errors: the -errno of a failed exec (-ENOENT, -EACCES, -ENOEXEC, ...),
  * also when PATH lookup finds nothing; -EEXIST (with the holder in
- * pidkit_last_error()) when its pidfile is held; -EINVAL for NULL argv
+ * pidkit_last_error(), and in `*opts->holder` when that member is set)
+ * when its pidfile is held; -EINVAL for NULL argv
  * or argv[0] NULL, bad flags or options; -ENOENT for an empty argv[0]; -errno of opening a stdio file or the
  * workdir. On failure no process is left and the pidfile is removed.
  *
@@ -651,7 +683,8 @@ int pidkit_detach_ready(int status);
  * # Safety
  * `argv` is NULL or a NULL-terminated array of NUL-terminated strings;
  * likewise `envp`; `opts` is NULL or points to `opts->size` readable bytes
- * whose pointers are NULL or NUL-terminated strings.
+ * whose string pointers are NULL or NUL-terminated strings, and whose
+ * `holder` is NULL or points to a writable pid_t.
  */
 pid_t pidkit_spawn(const char *const *argv,
                    const char *const *envp,

@@ -1,4 +1,5 @@
-//! Detaching the caller into a new session, as systemd's daemon(7) says:
+//! Before the fork (and the original's side after it): detaching the
+//! caller into a new session, as systemd's daemon(7) says:
 //! fork, setsid, fork again (so the daemon can never acquire a controlling
 //! terminal), stdio on /dev/null or given files, every other descriptor
 //! closed with close_range, signal dispositions and mask reset, umask set,
@@ -12,10 +13,13 @@
 //! failed; libdaemon's return-value pipe is read with select(), which breaks
 //! for descriptors >= 1024 (here: a blocking recv, fine for any number).
 //!
-//! Everything that allocates (opening files, the channel, the list of
-//! descriptors to keep) happens before the first fork; after it only
-//! async-signal-safe calls run until the daemon returns to its caller.
+//! Before the fork (and in the original process after it): everything
+//! that allocates (opening files, the channel, the list of descriptors to
+//! keep) happens here before the first fork; what the forked processes run
+//! until the daemon returns to its caller is `child.rs`'s
+//! `detach_child`, async-signal-safe throughout.
 
+use crate::child::{self, Report, Step};
 use crate::error::{Context, Error, Result};
 use crate::pidfile::Pidfile;
 use crate::sys;
@@ -62,7 +66,8 @@ pub struct Options<'a> {
     /// the original returns, and the daemon becomes its owner.
     pub pidfile: Option<&'a mut Pidfile>,
     /// Leave `$NOTIFY_SOCKET` set in the daemon after [`ready`] has sent
-    /// READY=1 (else it is unset, so children do not inherit it).
+    /// READY=1 (else it is unset while the daemon has one thread, so its
+    /// children do not inherit it; see [`ready`]).
     pub keep_notify_socket: bool,
 }
 
@@ -75,114 +80,37 @@ pub enum Detached {
     Original(i32),
 }
 
-/// A message on the readiness channel: three native-endian i32s.
-#[derive(Clone, Copy)]
-struct Msg {
-    kind: i32,
-    step: i32,
-    value: i32,
+/// State of a daemon made by [`detach`], for [`ready`]: written once by
+/// the daemon as it returns, all of it zero-initialised and together (one
+/// page of .bss: each page a forked process writes costs it a page fault).
+struct DaemonState {
+    /// The readiness channel's descriptor + 1 (0: nobody listens).
+    channel: AtomicI32,
+    /// The daemon's pid (0: this process was not made by detach; a forked
+    /// child of the daemon has another pid).
+    pid: AtomicI32,
+    /// 1 once [`ready`] ran.
+    reported: AtomicI32,
+    /// 1: leave $NOTIFY_SOCKET set after READY=1.
+    keep_notify_socket: AtomicI32,
+    /// The plan the daemon was made from, parked here by the daemon so
+    /// that its copy stays reachable rather than freed (freeing after a
+    /// fork of a threaded caller could meet a lock held by a thread that
+    /// does not exist there) or forgotten (a leak). The original frees its
+    /// own copy and never writes here.
+    plan: AtomicPtr<Plan>,
 }
 
-const MSG_PID: i32 = 1;
-const MSG_FAILED: i32 = 2;
-const MSG_READY: i32 = 3;
+static DAEMON: DaemonState = DaemonState {
+    channel: AtomicI32::new(0),
+    pid: AtomicI32::new(0),
+    reported: AtomicI32::new(0),
+    keep_notify_socket: AtomicI32::new(0),
+    plan: AtomicPtr::new(std::ptr::null_mut()),
+};
 
-/// Setup steps in the forked processes, for the original's error message.
-#[derive(Clone, Copy)]
-#[repr(i32)]
-enum Step {
-    Setsid = 1,
-    Fork = 2,
-    Stdio = 3,
-    Chdir = 4,
-    CloseFds = 5,
-    Pidfile = 6,
-}
-
-/// Adds the path a failed step was about to the message (the forked
-/// processes report only the step and the errno).
-fn name_the_path(e: Error, opts: &Options<'_>) -> Error {
-    let shown = |p: &CStr| String::from_utf8_lossy(p.to_bytes()).into_owned();
-    let path = if e.message().contains(step_name(Step::Chdir as i32)) {
-        opts.workdir.map(shown)
-    } else if e.message().contains(step_name(Step::Pidfile as i32)) {
-        opts.pidfile.as_ref().map(|pf| shown(pf.path()))
-    } else {
-        None
-    };
-    match path {
-        Some(p) => Error::new(e.errno(), format!("{} ({})", e.message(), p)).with_holder_of(&e),
-        None => e,
-    }
-}
-
-fn step_name(step: i32) -> &'static str {
-    match step {
-        1 => "setsid in the child",
-        2 => "second fork",
-        3 => "redirecting stdio in the daemon",
-        4 => "changing the daemon's working directory",
-        5 => "closing descriptors in the daemon",
-        6 => "writing the daemon's pid into the pidfile",
-        _ => "an unknown step",
-    }
-}
-
-impl Msg {
-    fn to_bytes(self) -> [u8; 12] {
-        let mut b = [0u8; 12];
-        b[..4].copy_from_slice(&self.kind.to_ne_bytes());
-        b[4..8].copy_from_slice(&self.step.to_ne_bytes());
-        b[8..].copy_from_slice(&self.value.to_ne_bytes());
-        b
-    }
-
-    fn from_bytes(b: &[u8; 12]) -> Msg {
-        let word = |i: usize| i32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        Msg {
-            kind: word(0),
-            step: word(4),
-            value: word(8),
-        }
-    }
-}
-
-/// Sends one message; MSG_NOSIGNAL so that a gone reader is EPIPE, not a
-/// SIGPIPE that would kill the daemon. Async-signal-safe.
-fn send_msg(fd: RawFd, msg: Msg) -> std::result::Result<(), Errno> {
-    let b = msg.to_bytes();
-    // SAFETY: b is valid for its length.
-    sys::retry_eintr(|| unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) })
-        .map(drop)
-}
-
-/// Reports a failed setup step and leaves. Async-signal-safe.
-fn fail(channel: RawFd, step: Step, e: Errno) -> ! {
-    let _ = send_msg(
-        channel,
-        Msg {
-            kind: MSG_FAILED,
-            step: step as i32,
-            value: e as i32,
-        },
-    );
-    // SAFETY: _exit never returns and runs no user code.
-    unsafe { libc::_exit(1) }
-}
-
-/// State of a daemon made by [`detach`], for [`ready`]: the channel's
-/// descriptor (-1: nobody listens), and the daemon's pid (0: this process
-/// was not made by detach; a forked child of the daemon has another pid).
-static READY_CHANNEL: AtomicI32 = AtomicI32::new(-1);
-static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
-static REPORTED: AtomicI32 = AtomicI32::new(0);
-static KEEP_NOTIFY_SOCKET: AtomicI32 = AtomicI32::new(0);
-/// The daemon's copy of the plan it was made from: kept reachable rather
-/// than freed (freeing after a fork of a threaded caller could meet a lock
-/// held by a thread that does not exist here) or forgotten (a leak).
-static DAEMON_PLAN: AtomicPtr<Plan> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Everything the forked processes need, prepared before the first fork.
+/// Everything the forked processes need, prepared before the first fork;
+/// owns the descriptors that [`Plan::child`] lends to `child.rs`.
 struct Plan {
     /// Descriptors for 0, 1, 2 (all >= 3), or None with keep_stdio.
     stdio: Option<sys::Stdio>,
@@ -195,12 +123,41 @@ struct Plan {
     /// The daemon's umask, None to keep the caller's.
     umask: Option<libc::mode_t>,
     /// Sorted, deduplicated descriptors to keep; None = close nothing.
-    keep: Option<Vec<RawFd>>,
+    keep: Option<KeepList>,
     /// The daemon's end of the readiness channel.
     theirs: OwnedFd,
     /// The original's end.
     ours: OwnedFd,
-    pidfile_fd: Option<RawFd>,
+    /// The pidfile's descriptor, -1 for none.
+    pidfile_fd: RawFd,
+    single_fork: bool,
+    no_wait: bool,
+}
+
+impl Plan {
+    /// What `child::detach_child` reads, borrowing this plan.
+    fn child(&self) -> child::DetachPlan<'_> {
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        child::DetachPlan {
+            ours: self.ours.as_raw_fd(),
+            theirs: self.theirs.as_raw_fd(),
+            single_fork: self.single_fork,
+            no_wait: self.no_wait,
+            setup: child::Setup {
+                stdio: self.stdio.as_ref().map_or([-1; 3], |s| s.fds),
+                workdir: raw(&self.workdir),
+                chdir_root: self.chdir_root,
+                umask: self.umask,
+                pidfile: self.pidfile_fd,
+                // Decided by detach_child: the intermediate writes it with
+                // NO_WAIT, else the daemon.
+                pidfile_write: false,
+                pidfile_inherit: false,
+                keep: self.keep.as_ref().map(KeepList::as_slice),
+                signals_to_reset: self.signals_to_reset,
+            },
+        }
+    }
 }
 
 /// Detaches the caller into a new session (see the module docs). Returns
@@ -229,6 +186,47 @@ struct Plan {
 /// }
 /// ```
 pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
+    let signals_to_reset = check(&opts)?;
+    if let Some(pf) = opts.pidfile.as_deref_mut() {
+        pf.move_above_stdio()?;
+    }
+    let plan = Box::new(prepare(&opts, signals_to_reset)?);
+    // A raw pointer from here on: the daemon parks its copy in a static
+    // (nothing after the fork calls the allocator); the original takes its
+    // own back after the wait.
+    let plan = Box::into_raw(plan);
+    // SAFETY: the plan is alive until the original takes it back below;
+    // the view is used only in the forked processes.
+    let view = unsafe { &*plan }.child();
+
+    // The fork itself is in child.rs: the forked processes run only its
+    // async-signal-safe code until the daemon returns here.
+    let forked = child::fork_detach(&view);
+    let child = match forked {
+        Ok(child::Forked::Daemon(me)) => return Ok(become_daemon(me, plan, &view, opts)),
+        Ok(child::Forked::Original(pid)) => Ok(pid),
+        Err(e) => Err(Error::sys(Errno::from_raw(e), "detach: fork")),
+    };
+    // SAFETY: the original's own copy of the plan, taken back exactly once
+    // (also when the fork failed).
+    let plan = unsafe { Box::from_raw(plan) };
+    let child = child?;
+    // Only the daemon's end of the channel is closed now (so that its exit
+    // is EOF here); everything else is freed after the wait: touching the
+    // heap now would copy pages the daemon still shares.
+    let Plan { theirs, .. } = &*plan;
+    // SAFETY: our copy of the daemon's end; the OwnedFd is forgotten below.
+    unsafe { libc::close(theirs.as_raw_fd()) };
+    let outcome = wait_for_daemon(&plan.ours, child, opts.single_fork, opts.no_wait)
+        .map_err(|f| f.into_error(&opts));
+    let Plan { theirs, .. } = *plan;
+    std::mem::forget(theirs);
+    finish_original(outcome, opts)
+}
+
+/// The checks before anything is opened: the umask, and the other threads
+/// (EBUSY unless allowed). Returns the signals the daemon resets.
+fn check(opts: &Options<'_>) -> Result<u64> {
     if opts.umask & !0o777 != 0 {
         return Err(Error::new(
             Errno::EINVAL,
@@ -240,116 +238,86 @@ pub fn detach(mut opts: Options<'_>) -> Result<Detached> {
     // rt_sigaction calls otherwise). With other threads allowed, one of them
     // may install a handler after the read: reset them all.
     let status = sys::self_status("detach")?;
-    let signals_to_reset = if opts.allow_threads {
-        u64::MAX
-    } else {
-        status.non_default_signals
-    };
-    if !opts.allow_threads {
-        let threads = status.threads;
-        if threads > 1 {
-            return Err(Error::new(
-                Errno::EBUSY,
-                format!(
-                    "detach: {threads} threads are running and fork keeps only the caller \
-                     (pass PIDKIT_DETACH_ALLOW_THREADS to detach anyway)"
-                ),
-            ));
-        }
+    if opts.allow_threads {
+        return Ok(u64::MAX);
     }
-    if let Some(pf) = opts.pidfile.as_deref_mut() {
-        pf.move_above_stdio()?;
+    let threads = status.threads;
+    if threads > 1 {
+        return Err(Error::new(
+            Errno::EBUSY,
+            format!(
+                "detach: {threads} threads are running and fork keeps only the caller \
+                 (pass PIDKIT_DETACH_ALLOW_THREADS to detach anyway)"
+            ),
+        ));
     }
-    let mut plan = Box::new(prepare(&opts)?);
-    plan.signals_to_reset = signals_to_reset;
-    let single = opts.single_fork;
-    // A raw pointer from here on: the forked processes park it in a static
-    // at once (so that it stays reachable in the intermediate and in a
-    // daemon that leaves through _exit, and nothing there calls the
-    // allocator); the original takes it back after the wait.
-    let plan = Box::into_raw(plan);
-
-    // SAFETY: fork has no preconditions; the child runs only
-    // async-signal-safe code (in_child) until it returns as the daemon.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        let e = Errno::last();
-        // SAFETY: no fork happened: the plan is still ours alone.
-        drop(unsafe { Box::from_raw(plan) });
-        return Err(Error::sys(e, "detach: fork"));
-    }
-    if child == 0 {
-        DAEMON_PLAN.store(plan, Ordering::SeqCst);
-        // Nothing reads the static: without this, link-time optimisation
-        // drops it and the store, and the plan is "lost" again.
-        std::hint::black_box(&DAEMON_PLAN);
-        // SAFETY: this process's copy of the plan, parked above, never freed.
-        let plan = unsafe { &*plan };
-        let me = in_child(plan, single, opts.no_wait);
-        // Now the daemon. Record the readiness state and the pidfile's new
-        // owner, then return to the caller.
-        if let Some(pf) = opts.pidfile {
-            pf.set_owner(me);
-        }
-        let channel = plan.theirs.as_raw_fd();
-        READY_CHANNEL.store(if opts.no_wait { -1 } else { channel }, Ordering::SeqCst);
-        if opts.no_wait {
-            // Nobody listens after the pid: close our end now.
-            // SAFETY: closing the daemon's own copy of the channel.
-            unsafe { libc::close(channel) };
-        }
-        DAEMON_PID.store(me, Ordering::SeqCst);
-        REPORTED.store(0, Ordering::SeqCst);
-        KEEP_NOTIFY_SOCKET.store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
-        return Ok(Detached::Daemon);
-    }
-
-    // The original. Only the daemon's end of the channel is closed now (so
-    // that its exit is EOF here); everything else is freed after the wait:
-    // touching the heap now would copy pages the daemon still shares.
-    // SAFETY: the original's own copy of the plan, taken back exactly once.
-    let plan = unsafe { Box::from_raw(plan) };
-    // SAFETY: our copy of the daemon's end; the OwnedFd is forgotten below.
-    unsafe { libc::close(plan.theirs.as_raw_fd()) };
-    let outcome = wait_for_daemon(&plan.ours, child, single, opts.no_wait)
-        .map_err(|e| name_the_path(e, &opts));
-    let Plan { theirs, .. } = *plan;
-    std::mem::forget(theirs);
-    match outcome {
-        Ok(pid) => {
-            if let Some(pf) = opts.pidfile {
-                pf.disown();
-            }
-            if opts.exit_parent {
-                // SAFETY: _exit ends the process, as the caller asked.
-                unsafe { libc::_exit(0) };
-            }
-            Ok(Detached::Original(pid))
-        }
-        Err(e) => {
-            if let Some(pf) = opts.pidfile {
-                // The original still owns the pidfile: its pid goes back in.
-                let restored = pf.write();
-                if opts.exit_parent {
-                    pf.remove_now();
-                }
-                if let Err(w) = restored {
-                    return Err(Error::new(
-                        e.errno(),
-                        format!("{}; and then {}", e.message(), w.message()),
-                    ));
-                }
-            }
-            if opts.exit_parent {
-                // SAFETY: as above.
-                unsafe { libc::_exit(1) };
-            }
-            Err(e)
-        }
-    }
+    Ok(status.non_default_signals)
 }
 
-fn prepare(opts: &Options<'_>) -> Result<Plan> {
+/// In the daemon, once `child::detach_child` returned: record the
+/// readiness state and the pidfile's new owner.
+fn become_daemon(
+    me: i32,
+    plan: *mut Plan,
+    view: &child::DetachPlan<'_>,
+    opts: Options<'_>,
+) -> Detached {
+    DAEMON.plan.store(plan, Ordering::SeqCst);
+    // Nothing reads the slot: without this, link-time optimisation drops it
+    // and the store, and the daemon's plan is "lost" again.
+    std::hint::black_box(&DAEMON.plan);
+    if let Some(pf) = opts.pidfile {
+        pf.set_owner(me);
+    }
+    let listens = !opts.no_wait;
+    DAEMON
+        .channel
+        .store(if listens { view.theirs + 1 } else { 0 }, Ordering::SeqCst);
+    if !listens {
+        // Nobody listens after the pid: close our end now.
+        // SAFETY: closing the daemon's own copy of the channel.
+        unsafe { libc::close(view.theirs) };
+    }
+    DAEMON.pid.store(me, Ordering::SeqCst);
+    DAEMON.reported.store(0, Ordering::SeqCst);
+    DAEMON
+        .keep_notify_socket
+        .store(i32::from(opts.keep_notify_socket), Ordering::SeqCst);
+    Detached::Daemon
+}
+
+/// In the original, once the outcome is known: hand the pidfile over (or
+/// put our pid back into it), and leave with EXIT_PARENT.
+fn finish_original(outcome: Result<i32>, opts: Options<'_>) -> Result<Detached> {
+    let outcome = match (outcome, opts.pidfile) {
+        (Ok(pid), Some(pf)) => {
+            pf.disown();
+            Ok(pid)
+        }
+        (Err(e), Some(pf)) => {
+            // The original still owns the pidfile: its pid goes back in.
+            let restored = pf.write();
+            if opts.exit_parent {
+                pf.remove_now();
+            }
+            Err(match restored {
+                Ok(()) => e,
+                Err(w) => Error::new(
+                    e.errno(),
+                    format!("{}; and then {}", e.message(), w.message()),
+                ),
+            })
+        }
+        (outcome, None) => outcome,
+    };
+    if opts.exit_parent {
+        // SAFETY: _exit ends the process, as the caller asked.
+        unsafe { libc::_exit(i32::from(outcome.is_err())) };
+    }
+    outcome.map(Detached::Original)
+}
+
+fn prepare(opts: &Options<'_>, signals_to_reset: u64) -> Result<Plan> {
     for (i, &fd) in opts.keep_fds.iter().enumerate() {
         // SAFETY: F_GETFD only queries the descriptor table.
         if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
@@ -371,32 +339,83 @@ fn prepare(opts: &Options<'_>) -> Result<Plan> {
         _ => None,
     };
     let (ours, theirs) = channel()?;
-    let pidfile_fd = opts.pidfile.as_ref().map(|pf| pf.fd());
+    let pidfile_fd = opts.pidfile.as_ref().map_or(-1, |pf| pf.fd());
     let keep = if opts.keep_all_fds {
         None
     } else {
-        let mut keep: Vec<RawFd> = vec![0, 1, 2, theirs.as_raw_fd()];
-        keep.extend_from_slice(opts.keep_fds);
-        keep.extend(pidfile_fd);
+        let pidfile = (pidfile_fd >= 0).then_some(pidfile_fd);
         // The pidfile's directory: the daemon's release unlinks relative to it.
-        keep.extend(opts.pidfile.as_ref().map(|pf| pf.dir_fd()));
-        keep.sort_unstable();
-        keep.dedup();
-        Some(keep)
+        let pidfile_dir = opts.pidfile.as_ref().map(|pf| pf.dir_fd());
+        let fixed = [0, 1, 2, theirs.as_raw_fd()];
+        Some(KeepList::new(
+            fixed
+                .iter()
+                .chain(opts.keep_fds)
+                .chain(pidfile.as_ref())
+                .chain(pidfile_dir.as_ref()),
+        ))
     };
-    let chdir_root = !opts.keep_cwd && opts.workdir.is_none();
-    let umask = (!opts.keep_umask).then_some(opts.umask as libc::mode_t);
     Ok(Plan {
         stdio,
-        signals_to_reset: u64::MAX,
+        signals_to_reset,
         workdir,
-        chdir_root,
-        umask,
+        chdir_root: !opts.keep_cwd && opts.workdir.is_none(),
+        umask: (!opts.keep_umask).then_some(opts.umask as libc::mode_t),
         keep,
         theirs,
         ours,
         pidfile_fd,
+        single_fork: opts.single_fork,
+        no_wait: opts.no_wait,
     })
+}
+
+/// The descriptors the daemon keeps, sorted and without duplicates: in
+/// the plan itself while they fit (the common case: 0, 1, 2, the channel,
+/// a pidfile and a few more), so that detach allocates nothing for them.
+enum KeepList {
+    Inline([RawFd; 16], usize),
+    Heap(Vec<RawFd>),
+}
+
+impl KeepList {
+    fn new<'a>(fds: impl Iterator<Item = &'a RawFd> + Clone) -> KeepList {
+        let mut inline = [0; 16];
+        let mut n = 0;
+        for (slot, &fd) in inline.iter_mut().zip(fds.clone()) {
+            *slot = fd;
+            n += 1;
+        }
+        let mut list = if n == fds.clone().count() {
+            KeepList::Inline(inline, n)
+        } else {
+            KeepList::Heap(fds.copied().collect())
+        };
+        let fds = match &mut list {
+            KeepList::Inline(a, n) => &mut a[..*n],
+            KeepList::Heap(v) => v.as_mut_slice(),
+        };
+        fds.sort_unstable();
+        let mut kept = 0;
+        for i in 0..fds.len() {
+            if kept == 0 || fds[i] != fds[kept - 1] {
+                fds[kept] = fds[i];
+                kept += 1;
+            }
+        }
+        match &mut list {
+            KeepList::Inline(_, n) => *n = kept,
+            KeepList::Heap(v) => v.truncate(kept),
+        }
+        list
+    }
+
+    fn as_slice(&self) -> &[RawFd] {
+        match self {
+            KeepList::Inline(a, n) => &a[..*n],
+            KeepList::Heap(v) => v,
+        }
+    }
 }
 
 /// The readiness channel: a SOCK_SEQPACKET pair (one message per report,
@@ -425,123 +444,46 @@ fn channel() -> Result<(OwnedFd, OwnedFd)> {
     Ok((a, b))
 }
 
-/// The forked side: setsid, second fork (the intermediate writes the pid
-/// file and reports the daemon's pid, then leaves), then the daemon's
-/// setup. Returns only in the daemon, with its pid. Async-signal-safe
-/// throughout.
-fn in_child(plan: &Plan, single_fork: bool, no_wait: bool) -> i32 {
-    let channel = plan.theirs.as_raw_fd();
-    // SAFETY: closing the original's end in this process only.
-    unsafe { libc::close(plan.ours.as_raw_fd()) };
-    // SAFETY: setsid has no preconditions.
-    if unsafe { libc::setsid() } < 0 {
-        fail(channel, Step::Setsid, Errno::last());
-    }
-    if !single_fork {
-        // SAFETY: fork in the single-threaded intermediate.
-        let daemon = unsafe { libc::fork() };
-        if daemon < 0 {
-            fail(channel, Step::Fork, Errno::last());
-        }
-        if daemon > 0 {
-            // The intermediate. With NO_WAIT the original returns on the
-            // daemon's pid, so it writes the pidfile and reports the pid;
-            // otherwise the daemon does both with its readiness report,
-            // which saves the original a wake-up.
-            if no_wait {
-                if let Some(fd) = plan.pidfile_fd {
-                    if let Err(e) = sys::rewrite_pid(fd, daemon, true) {
-                        // SAFETY: kill the daemon we just made; it has not reported.
-                        unsafe { libc::kill(daemon, libc::SIGKILL) };
-                        fail(channel, Step::Pidfile, e);
-                    }
-                }
-                let _ = send_msg(
-                    channel,
-                    Msg {
-                        kind: MSG_PID,
-                        step: 0,
-                        value: daemon,
-                    },
-                );
-            }
-            // SAFETY: the intermediate's work is done.
-            unsafe { libc::_exit(0) };
-        }
-    }
-    // The daemon writes its own pid into the pidfile before it can report
-    // ready, so the file names the daemon when the original returns (a
-    // service manager with Type=forking reads it then).
-    let me = crate::ids::getpid();
-    if single_fork || !no_wait {
-        if let Some(fd) = plan.pidfile_fd {
-            if let Err(e) = sys::rewrite_pid(fd, me, true) {
-                fail(channel, Step::Pidfile, e);
-            }
-        }
-    }
-    if single_fork && no_wait {
-        let _ = send_msg(
-            channel,
-            Msg {
-                kind: MSG_PID,
-                step: 0,
-                value: me,
-            },
-        );
-    }
+/// Why the original did not get a ready daemon, as typed facts until the
+/// message is made (by [`WaitError::into_error`], which adds the path the
+/// failed step was about).
+enum WaitError {
+    /// A setup step failed in the forked processes.
+    Step(child::Failure),
+    /// The daemon reported -errno with [`ready`].
+    Reported(Errno),
+    /// Anything else, already worded.
+    Other(Error),
+}
 
-    // The daemon.
-    if let Some(stdio) = &plan.stdio {
-        for (target, &fd) in stdio.fds.iter().enumerate() {
-            // SAFETY: dup2 onto 0, 1, 2 from descriptors >= 3 we prepared.
-            if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
-                fail(channel, Step::Stdio, Errno::last());
+impl WaitError {
+    fn into_error(self, opts: &Options<'_>) -> Error {
+        match self {
+            WaitError::Step(f) => {
+                let path = match f.step {
+                    Step::Chdir => Some(opts.workdir.unwrap_or(c"/")),
+                    Step::Pidfile => opts.pidfile.as_ref().map(|pf| pf.path()),
+                    _ => None,
+                };
+                sys::child_failure("detach", f, path)
             }
-        }
-        stdio.close_copies();
-    }
-    if let Some(dir) = &plan.workdir {
-        // SAFETY: fchdir to the directory we opened before the fork.
-        if unsafe { libc::fchdir(dir.as_raw_fd()) } < 0 {
-            fail(channel, Step::Chdir, Errno::last());
-        }
-        // SAFETY: as above.
-        unsafe { libc::close(dir.as_raw_fd()) };
-    }
-    // SAFETY: chdir with a static path.
-    if plan.chdir_root && unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
-        fail(channel, Step::Chdir, Errno::last());
-    }
-    if let Some(mask) = plan.umask {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask) };
-    }
-    if let Some(keep) = &plan.keep {
-        if let Err(e) = sys::close_all_except(keep) {
-            fail(channel, Step::CloseFds, e);
+            WaitError::Reported(e) => Error::sys(e, "detach: the daemon reported failure"),
+            WaitError::Other(e) => e,
         }
     }
-    sys::reset_signals(plan.signals_to_reset);
-    me
 }
 
 /// The original's side: read reports until the outcome is known, and reap
 /// the intermediate (or a failed single-fork daemon) so no zombie is left.
-fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool) -> Result<i32> {
+fn wait_for_daemon(
+    ours: &OwnedFd,
+    child: i32,
+    single_fork: bool,
+    no_wait: bool,
+) -> std::result::Result<i32, WaitError> {
     let mut daemon_pid: Option<i32> = None;
-    let mut outcome: Option<Result<()>> = None;
-    loop {
-        let done = match (&outcome, daemon_pid) {
-            (Some(Err(_)), _) => true,
-            (Some(Ok(())), Some(_)) => true,
-            (None, Some(_)) if no_wait => true,
-            _ => false,
-        };
-        if done {
-            break;
-        }
-        let mut b = [0u8; 12];
+    let outcome = loop {
+        let mut b = [0u8; child::REPORT_LEN];
         // SAFETY: recv into a buffer we own, at most its length.
         let read = sys::retry_eintr(|| unsafe {
             libc::recv(ours.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), 0)
@@ -549,8 +491,10 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
         let n = match read {
             Ok(n) => n,
             Err(e) => {
-                outcome = Some(Err(Error::sys(e, "detach: reading the readiness channel")));
-                break;
+                break Err(WaitError::Other(Error::sys(
+                    e,
+                    "detach: reading the readiness channel",
+                )))
             }
         };
         if n == 0 {
@@ -560,45 +504,26 @@ fn wait_for_daemon(ours: &OwnedFd, child: i32, single_fork: bool, no_wait: bool)
             } else {
                 "detach: the daemon exited before reporting readiness"
             };
-            outcome = Some(Err(Error::new(Errno::ECHILD, what)));
-            break;
+            break Err(WaitError::Other(Error::new(Errno::ECHILD, what)));
         }
         if n != b.len() {
             continue;
         }
-        let msg = Msg::from_bytes(&b);
-        match msg.kind {
-            MSG_PID => daemon_pid = Some(msg.value),
-            MSG_FAILED => {
-                let e = Errno::from_raw(msg.value);
-                outcome = Some(Err(Error::sys(
-                    e,
-                    format!("detach: {} failed", step_name(msg.step)),
-                )));
+        match Report::decode(&b) {
+            Some(Report::Pid(pid)) if no_wait => break Ok(pid),
+            Some(Report::Pid(pid)) => daemon_pid = Some(pid),
+            Some(Report::Failed(f)) => break Err(WaitError::Step(f)),
+            Some(Report::Ready { pid, status: 0 }) => break Ok(pid),
+            Some(Report::Ready { status, .. }) => {
+                break Err(WaitError::Reported(Errno::from_raw(-status)))
             }
-            MSG_READY if msg.value == 0 => {
-                daemon_pid = Some(msg.step);
-                outcome = Some(Ok(()));
-            }
-            MSG_READY => {
-                let e = Errno::from_raw(-msg.value);
-                outcome = Some(Err(Error::sys(e, "detach: the daemon reported failure")));
-            }
-            _ => {}
+            None => {}
         }
+    };
+    if !single_fork || outcome.is_err() {
+        reap(child, single_fork && outcome.is_err());
     }
-    let failed = matches!(outcome, Some(Err(_)));
-    if !single_fork || failed {
-        reap(child, single_fork && failed);
-    }
-    match (outcome, daemon_pid) {
-        (Some(Err(e)), _) => Err(e),
-        (_, Some(pid)) => Ok(pid),
-        (_, None) => Err(Error::new(
-            Errno::ECHILD,
-            "detach: no daemon pid was reported",
-        )),
-    }
+    outcome
 }
 
 /// Reaps `child`. The intermediate always exits at once; a failed
@@ -626,9 +551,13 @@ fn reap(child: i32, bounded: bool) {
 ///
 /// Under systemd (`$NOTIFY_SOCKET` set, `Type=notify`), it also sends
 /// `READY=1\nMAINPID=<daemon pid>\n` (or `ERRNO=<e>\n` on failure) as one
-/// datagram, then unsets `$NOTIFY_SOCKET` unless `keep_notify_socket`. The
-/// original hears the report even when that send fails; the send's error
-/// is then returned.
+/// datagram. Then, unless `keep_notify_socket`, it unsets `$NOTIFY_SOCKET`
+/// so that the daemon's children do not inherit it, but only while the
+/// daemon has this one thread: with other threads running, one of them may
+/// be in getenv(3), and unsetenv(3) under its feet is undefined behaviour
+/// (Rust 2024 makes `remove_var` unsafe for this reason), so the variable
+/// then stays set. The original hears the report even when the datagram
+/// cannot be sent; the send's error is then returned.
 pub fn ready(status: i32) -> Result<()> {
     if !(-4095..=0).contains(&status) {
         return Err(Error::new(
@@ -636,33 +565,32 @@ pub fn ready(status: i32) -> Result<()> {
             format!("detach_ready: status {status} is neither 0 nor -errno"),
         ));
     }
-    let daemon = DAEMON_PID.load(Ordering::SeqCst);
+    let daemon = DAEMON.pid.load(Ordering::SeqCst);
     if daemon == 0 || daemon != crate::ids::getpid() {
         return Err(Error::new(
             Errno::EINVAL,
             "detach_ready: this process was not made by pidkit_detach",
         ));
     }
-    if REPORTED.swap(1, Ordering::SeqCst) != 0 {
+    if DAEMON.reported.swap(1, Ordering::SeqCst) != 0 {
         return Err(Error::new(
             Errno::EALREADY,
             "detach_ready: readiness was already reported",
         ));
     }
     // The original first: it is waiting, the service manager is not.
-    let channel = READY_CHANNEL.swap(-1, Ordering::SeqCst);
+    let channel = DAEMON.channel.swap(0, Ordering::SeqCst) - 1;
     if channel >= 0 {
-        let sent = send_msg(
+        let sent = child::send_report(
             channel,
-            Msg {
-                kind: MSG_READY,
-                step: daemon,
-                value: status,
+            Report::Ready {
+                pid: daemon,
+                status,
             },
         );
         // SAFETY: the channel is ours and used once.
         unsafe { libc::close(channel) };
-        match sent {
+        match sent.map_err(Errno::from_raw) {
             // The original is gone (EXIT_PARENT raced, or it was killed).
             Ok(()) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
             Err(e) => {
@@ -687,8 +615,34 @@ fn notify_manager(daemon: i32, status: i32) -> Result<()> {
         format!("ERRNO={}\n", -status)
     };
     let sent = crate::notify::send_to(&socket, state.as_bytes());
-    if KEEP_NOTIFY_SOCKET.load(Ordering::SeqCst) == 0 {
+    if DAEMON.keep_notify_socket.load(Ordering::SeqCst) == 0 && only_thread() {
+        // Sound: no other thread exists to read the environment meanwhile,
+        // and none can appear but by this thread's own hand.
         std::env::remove_var(crate::notify::NOTIFY_SOCKET);
     }
     sent
+}
+
+/// Whether the calling thread is the process's only one (/proc/self/status
+/// says Threads: 1). Unknown counts as no.
+fn only_thread() -> bool {
+    sys::self_status("detach_ready").is_ok_and(|s| s.threads == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeepList;
+
+    #[test]
+    fn keep_list_is_sorted_and_deduplicated_inline_or_on_the_heap() {
+        let few = [0, 1, 2, 9, 5, 9, 2];
+        let list = KeepList::new(few.iter());
+        assert!(matches!(list, KeepList::Inline(..)));
+        assert_eq!(list.as_slice(), [0, 1, 2, 5, 9]);
+        let many: Vec<i32> = (0..40).rev().chain(0..40).collect();
+        let list = KeepList::new(many.iter());
+        assert!(matches!(list, KeepList::Heap(..)));
+        assert_eq!(list.as_slice(), (0..40).collect::<Vec<_>>());
+        assert_eq!(KeepList::new([].iter()).as_slice(), [0i32; 0]);
+    }
 }

@@ -33,12 +33,6 @@ impl Error {
         self
     }
 
-    /// The same holder as `other` (used when rewording a message).
-    pub(crate) fn with_holder_of(mut self, other: &Error) -> Error {
-        self.holder = other.holder;
-        self
-    }
-
     /// For -EEXIST and -ETIMEDOUT from a pidfile: the holder's pid (0 if it
     /// has not written it yet).
     pub fn holder(&self) -> Option<i32> {

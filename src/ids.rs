@@ -42,6 +42,44 @@ fn who(pid: i32) -> String {
     }
 }
 
+/// getpgid(2) and getsid(2) without an error message: the id, or None
+/// when the call fails or `pid` < 0 (the caller then asks [`getpgid`] or
+/// [`getsid`] for the error). Nothing on this path can panic: an integer
+/// check and one system call, no indexing, no allocation, no formatting
+/// (the lints below check what they can), so the C ABI calls it outside its
+/// panic boundary, whose thread-local bookkeeping costs about as much as
+/// the system call itself.
+#[deny(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects
+)]
+#[inline]
+pub(crate) fn id_of(pid: i32, which: IdQuery) -> Option<i32> {
+    if pid < 0 {
+        return None;
+    }
+    // SAFETY: getpgid and getsid take a pid and touch no memory of ours.
+    let r = unsafe {
+        match which {
+            IdQuery::Pgid => libc::getpgid(pid),
+            IdQuery::Sid => libc::getsid(pid),
+        }
+    };
+    (r >= 0).then_some(r)
+}
+
+/// Which id [`id_of`] asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdQuery {
+    /// The process group (getpgid).
+    Pgid,
+    /// The session (getsid).
+    Sid,
+}
+
 /// The process group of `pid` (0 = the caller).
 pub fn getpgid(pid: i32) -> Result<i32> {
     let p = target(pid, "getpgid")?;

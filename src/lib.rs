@@ -14,10 +14,13 @@
 //! The modules above are safe Rust and know nothing of C; `ffi` (private:
 //! its functions are the C ABI, not part of the Rust API) is the thin
 //! `extern "C"` shell that turns their `Result`s into `-errno` plus a
-//! message in `pidkit_last_error()`.
+//! message in `pidkit_last_error()`, as the contract in docs/API.md (and
+//! the generated include/pidkit.h) specifies. `child` (private) holds the
+//! code that runs in forked processes, before exec or the daemon's return.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod child;
 pub mod detach;
 pub mod error;
 mod ffi;

@@ -1,4 +1,5 @@
-//! Spawning a program into its own session, fully detached from the
+//! Before the clone (and the caller's side after it): spawning a program
+//! into its own session, fully detached from the
 //! caller (double fork), with exec errors reported synchronously and an
 //! optional pidfile held by the program from its first instruction.
 //!
@@ -26,6 +27,7 @@
 //! like fork), with the result block in MAP_SHARED memory so that it works
 //! the same either way.
 
+use crate::child::{self, Outcome, SpawnPlan, Step};
 use crate::error::{Context, Error, Result};
 use crate::pidfile::{self, Pidfile};
 use crate::sys;
@@ -49,6 +51,12 @@ pub struct Options<'a> {
     pub keep_cwd: bool,
     /// Keep the caller's descriptors 0, 1, 2.
     pub inherit_stdio: bool,
+    /// Keep the caller's stdin (`stdin_path` is ignored).
+    pub inherit_stdin: bool,
+    /// Keep the caller's stdout (`stdout_path` is ignored).
+    pub inherit_stdout: bool,
+    /// Keep the caller's stderr (`stderr_path` is ignored).
+    pub inherit_stderr: bool,
     /// One level only: the program stays the caller's child.
     pub no_double_fork: bool,
     /// Working directory (None = "/").
@@ -62,44 +70,6 @@ pub struct Options<'a> {
     /// A pidfile the program holds, locked and naming it, from before its
     /// first instruction.
     pub pidfile: Option<&'a CStr>,
-}
-
-/// Steps that can fail in the children, for the caller's message.
-const STEP_CLONE: i32 = 1;
-const STEP_SETSID: i32 = 2;
-const STEP_STDIO: i32 = 3;
-const STEP_PIDFILE: i32 = 4;
-const STEP_CHDIR: i32 = 5;
-const STEP_CLOSE_FDS: i32 = 6;
-const STEP_EXEC: i32 = 7;
-
-/// Written by the children, read by the caller after they are done.
-#[repr(C)]
-struct Outcome {
-    /// The program's pid (set by the intermediate).
-    pid: AtomicI32,
-    /// The failing step, 0 if none.
-    step: AtomicI32,
-    /// Its errno.
-    errno: AtomicI32,
-}
-
-/// Everything the children need, prepared before the first clone.
-struct Plan {
-    program: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    /// Descriptors for 0, 1, 2 (all >= 3), or -1 each to inherit.
-    stdio: [RawFd; 3],
-    workdir: RawFd,
-    chdir_root: bool,
-    pidfile_fd: RawFd,
-    keep: [RawFd; 4],
-    n_keep: usize,
-    outcome: *const Outcome,
-    /// Top of the program's stack (double fork only).
-    program_stack: *mut c_void,
-    clone_flags: i32,
 }
 
 const STACK_SIZE: usize = 128 * 1024;
@@ -278,126 +248,186 @@ pub(crate) unsafe fn spawn_raw(
     // SAFETY: per the contract.
     let program = unsafe { resolve(name, envp, opts.search_path) }?;
     let envp = if envp.is_null() { environ() } else { envp };
-    let stdio = match opts.inherit_stdio {
-        true => None,
-        false => Some(sys::open_stdio(
-            "spawn",
-            [opts.stdin_path, opts.stdout_path, opts.stderr_path],
-        )?),
-    };
-    let workdir = match (opts.keep_cwd, opts.workdir) {
-        (false, Some(dir)) => Some(sys::open_workdir("spawn", dir)?),
-        _ => None,
-    };
-    // Locked now, written by the program itself (its own pid) before exec.
-    let mut pidfile = match opts.pidfile {
-        Some(path) => {
-            let o = pidfile::Options {
-                write_pid: false,
-                ..pidfile::Options::default()
-            };
-            let mut pf = pidfile::acquire(path, &o)?;
-            pf.move_above_stdio()?;
-            Some(pf)
-        }
-        None => None,
-    };
+    let files = Prepared::open(opts)?;
     let region = Region::take()?;
-    let pidfile_fd = pidfile.as_ref().map_or(-1, Pidfile::fd);
+    let pidfile_fd = files.pidfile.as_ref().map_or(-1, Pidfile::fd);
     let mut keep = [0, 1, 2, pidfile_fd];
     let n_keep = if pidfile_fd >= 0 { 4 } else { 3 };
     keep[..n_keep].sort_unstable();
-    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-    let mut plan = Plan {
+    let plan = SpawnPlan {
         program: program.as_ptr(),
         argv,
         envp,
-        stdio: stdio.as_ref().map_or([-1; 3], |s| s.fds),
-        workdir: raw(&workdir),
-        chdir_root: !opts.keep_cwd && opts.workdir.is_none(),
-        pidfile_fd,
-        keep,
-        n_keep,
         outcome: region.outcome(),
         program_stack: region.program_stack_top(),
         clone_flags: libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        setup: child::Setup {
+            stdio: files.stdio(),
+            workdir: files.workdir.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            chdir_root: !opts.keep_cwd && opts.workdir.is_none(),
+            umask: None,
+            pidfile: pidfile_fd,
+            pidfile_write: true,
+            pidfile_inherit: true,
+            keep: Some(&keep[..n_keep]),
+            // All of them: reading which ones are set would cost a /proc
+            // read that takes as long as the 62 rt_sigaction calls it saves.
+            signals_to_reset: u64::MAX,
+        },
     };
+    let (pid, failure) = run_children(&plan, &region, opts.no_double_fork)?;
+    files.finish(failure.is_none());
+    match failure {
+        None => Ok(pid),
+        Some(f) => {
+            let path = match f.step {
+                Step::Exec => Some(&*program),
+                Step::Pidfile => opts.pidfile,
+                Step::Chdir => Some(opts.workdir.unwrap_or(c"/")),
+                _ => None,
+            };
+            Err(sys::child_failure("spawn", f, path))
+        }
+    }
+}
 
-    let entry: extern "C" fn(*mut c_void) -> i32 = if opts.no_double_fork {
-        program_main
+/// What the caller opens before the first clone: the stdio files, the
+/// working directory and the locked pidfile.
+struct Prepared {
+    stdio: Option<sys::Stdio>,
+    /// Streams the program inherits from the caller (stdin, stdout, stderr).
+    inherit: [bool; 3],
+    workdir: Option<OwnedFd>,
+    pidfile: Option<Pidfile>,
+}
+
+impl Prepared {
+    fn open(opts: &Options<'_>) -> Result<Prepared> {
+        let inherit = [
+            opts.inherit_stdio || opts.inherit_stdin,
+            opts.inherit_stdio || opts.inherit_stdout,
+            opts.inherit_stdio || opts.inherit_stderr,
+        ];
+        let mut paths = [opts.stdin_path, opts.stdout_path, opts.stderr_path];
+        for (path, inherited) in paths.iter_mut().zip(inherit) {
+            if inherited {
+                // Not opened: the shared /dev/null copy stands in, unused.
+                *path = None;
+            }
+        }
+        let stdio = match inherit {
+            [true, true, true] => None,
+            _ => Some(sys::open_stdio("spawn", paths)?),
+        };
+        let workdir = match (opts.keep_cwd, opts.workdir) {
+            (false, Some(dir)) => Some(sys::open_workdir("spawn", dir)?),
+            _ => None,
+        };
+        // Locked now, written by the program itself (its own pid) before exec.
+        let pidfile = match opts.pidfile {
+            Some(path) => {
+                let o = pidfile::Options {
+                    write_pid: false,
+                    ..pidfile::Options::default()
+                };
+                let mut pf = pidfile::acquire(path, &o)?;
+                pf.move_above_stdio()?;
+                Some(pf)
+            }
+            None => None,
+        };
+        Ok(Prepared {
+            stdio,
+            inherit,
+            workdir,
+            pidfile,
+        })
+    }
+
+    /// What to dup2 onto 0, 1, 2 (-1: inherited).
+    fn stdio(&self) -> [RawFd; 3] {
+        let mut fds = self.stdio.as_ref().map_or([-1; 3], |s| s.fds);
+        for (fd, inherited) in fds.iter_mut().zip(self.inherit) {
+            if inherited {
+                *fd = -1;
+            }
+        }
+        fds
+    }
+
+    /// After the children are done: close our copies, and hand the
+    /// pidfile to the program (started) or remove it (failed: the program
+    /// wrote its own pid, and none may name a dead one).
+    fn finish(self, started: bool) {
+        if let Some(mut pf) = self.pidfile {
+            if started {
+                // The program owns the lock now; our copy only closes.
+                pf.disown();
+            } else {
+                pf.remove_now();
+            }
+        }
+    }
+}
+
+/// Runs the children (the intermediate then the program, or the program
+/// alone with `no_double_fork`) and returns the program's pid and the
+/// failure they recorded, once they are done; both levels are reaped
+/// unless the program runs (as the caller's child with `no_double_fork`).
+fn run_children(
+    plan: &SpawnPlan<'_>,
+    region: &Region,
+    no_double_fork: bool,
+) -> Result<(i32, Option<child::Failure>)> {
+    let entry: extern "C" fn(*mut c_void) -> i32 = if no_double_fork {
+        child::spawn_program
     } else {
-        intermediate_main
+        child::spawn_intermediate
     };
-    let mut child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
+    let mut child = clone_blocked(
+        entry,
+        region.intermediate_stack_top(),
+        plan,
+        plan.clone_flags,
+    );
     if let Err(Errno::EINVAL | Errno::ENOSYS | Errno::EPERM) = child {
         // A seccomp filter or an old kernel refusing CLONE_VM: fork-like
         // copies instead (still suspended until exec, still no allocation),
-        // reporting through the shared region.
-        plan.clone_flags = libc::CLONE_VFORK | libc::SIGCHLD;
-        child = clone_blocked(entry, region.intermediate_stack_top(), &plan);
+        // reporting through the shared region. The plan is read-only to the
+        // children, so the flags change here, before the retry.
+        let fallback = SpawnPlan {
+            clone_flags: libc::CLONE_VFORK | libc::SIGCHLD,
+            setup: plan.setup,
+            ..*plan
+        };
+        child = clone_blocked(
+            entry,
+            region.intermediate_stack_top(),
+            &fallback,
+            fallback.clone_flags,
+        );
     }
     let child = child.map_err(|e| Error::sys(e, "spawn: clone"))?;
 
     // SAFETY: the outcome block lives in the region we own.
     let outcome = unsafe { &*region.outcome() };
-    if !opts.no_double_fork {
+    if !no_double_fork {
         // The intermediate has exited (vfork semantics) or, where the clone
         // ran without them (valgrind makes CLONE_VFORK a plain fork), is
         // about to: reap it before reading what it wrote.
         sys::reap(child);
     }
-    let step = outcome.step.load(Ordering::SeqCst);
-    let errno = outcome.errno.load(Ordering::SeqCst);
-    let pid = if opts.no_double_fork {
+    let failure = outcome.failure();
+    let pid = if no_double_fork {
         child
     } else {
         outcome.pid.load(Ordering::SeqCst)
     };
-    if opts.no_double_fork && step != 0 {
+    if no_double_fork && failure.is_some() {
         // A program that failed before or at exec has exited: reap it.
         sys::reap(child);
     }
-    drop((stdio, workdir));
-    if step != 0 {
-        if let Some(pf) = pidfile.take() {
-            // We still hold the lock, but the failed program wrote its own
-            // pid: remove the file outright so none names a dead pid.
-            pf.remove_now();
-        }
-        let e = Errno::from_raw(errno);
-        let shown = |p: Option<&CStr>| {
-            p.map_or_else(String::new, |p| {
-                String::from_utf8_lossy(p.to_bytes()).into_owned()
-            })
-        };
-        return Err(match step {
-            STEP_EXEC => Error::sys(e, format!("spawn: exec {}", shown(Some(&program)))),
-            STEP_CLONE => Error::sys(e, "spawn: clone of the program process"),
-            STEP_SETSID => Error::sys(e, "spawn: setsid in the program process"),
-            STEP_STDIO => Error::sys(e, "spawn: redirecting stdio"),
-            STEP_PIDFILE => Error::sys(
-                e,
-                format!(
-                    "spawn: writing the program's pid into pidfile {}",
-                    shown(opts.pidfile)
-                ),
-            ),
-            STEP_CHDIR if opts.workdir.is_some() => Error::sys(
-                e,
-                format!(
-                    "spawn: changing the working directory to {}",
-                    shown(opts.workdir)
-                ),
-            ),
-            STEP_CHDIR => Error::sys(e, "spawn: changing the working directory to /"),
-            _ => Error::sys(e, "spawn: closing descriptors"),
-        });
-    }
-    if let Some(mut pf) = pidfile {
-        // The program owns the lock now; our copy only closes.
-        pf.disown();
-    }
-    Ok(pid)
+    Ok((pid, failure))
 }
 
 /// clone(2) with every signal blocked in the calling thread, so that no
@@ -406,7 +436,8 @@ pub(crate) unsafe fn spawn_raw(
 fn clone_blocked(
     entry: extern "C" fn(*mut c_void) -> i32,
     stack_top: *mut c_void,
-    plan: &Plan,
+    plan: &SpawnPlan<'_>,
+    flags: i32,
 ) -> std::result::Result<i32, Errno> {
     // SAFETY: sigset_t is plain data; sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -424,8 +455,8 @@ fn clone_blocked(
         libc::clone(
             entry,
             stack_top,
-            plan.clone_flags,
-            (plan as *const Plan).cast_mut().cast(),
+            flags,
+            (plan as *const SpawnPlan<'_>).cast_mut().cast(),
         )
     };
     let err = Errno::last();
@@ -436,102 +467,6 @@ fn clone_blocked(
     } else {
         Ok(pid)
     }
-}
-
-/// Records a failed step and leaves. Async-signal-safe.
-fn fail(plan: &Plan, step: i32, e: Errno) -> ! {
-    // SAFETY: the outcome block lives until the caller resumes.
-    let outcome = unsafe { &*plan.outcome };
-    outcome.errno.store(e as i32, Ordering::SeqCst);
-    outcome.step.store(step, Ordering::SeqCst);
-    // SAFETY: leaving the child.
-    unsafe { libc::_exit(127) }
-}
-
-/// The intermediate: starts the program process and leaves, so that the
-/// program is reparented and never the caller's child or zombie.
-extern "C" fn intermediate_main(arg: *mut c_void) -> i32 {
-    // SAFETY: arg is the caller's plan, alive while the caller is suspended.
-    let plan = unsafe { &*arg.cast::<Plan>() };
-    // SAFETY: as in clone_blocked; the program stack is separate from ours.
-    let pid = unsafe { libc::clone(program_main, plan.program_stack, plan.clone_flags, arg) };
-    if pid < 0 {
-        fail(plan, STEP_CLONE, Errno::last());
-    }
-    // SAFETY: as in fail().
-    let outcome = unsafe { &*plan.outcome };
-    outcome.pid.store(pid, Ordering::SeqCst);
-    if outcome.step.load(Ordering::SeqCst) != 0 {
-        // The program failed before or at exec: reap it here.
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-    }
-    // SAFETY: leaving the intermediate.
-    unsafe { libc::_exit(0) }
-}
-
-/// The program process: new session, stdio, pidfile, cwd, descriptors,
-/// signals, exec. Async-signal-safe throughout.
-extern "C" fn program_main(arg: *mut c_void) -> i32 {
-    // SAFETY: as in intermediate_main.
-    let plan = unsafe { &*arg.cast::<Plan>() };
-    // The program leads a new session of its own (after the last fork).
-    // SAFETY: setsid has no preconditions.
-    if unsafe { libc::setsid() } < 0 {
-        fail(plan, STEP_SETSID, Errno::last());
-    }
-    for (target, &fd) in plan.stdio.iter().enumerate() {
-        // SAFETY: dup2 from a prepared descriptor >= 3.
-        if fd >= 0 && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
-            fail(plan, STEP_STDIO, Errno::last());
-        }
-    }
-    if plan.pidfile_fd >= 0 {
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        if let Err(e) = sys::rewrite_pid(plan.pidfile_fd, me, true) {
-            fail(plan, STEP_PIDFILE, e);
-        }
-        // The lock must survive exec: clear FD_CLOEXEC in this process only.
-        // SAFETY: fcntl on the pidfile descriptor.
-        if unsafe { libc::fcntl(plan.pidfile_fd, libc::F_SETFD, 0) } < 0 {
-            fail(plan, STEP_PIDFILE, Errno::last());
-        }
-    }
-    // Our copies of the stdio files are not needed any more: closing them
-    // now leaves descriptors free for the /proc/self/fd listing that
-    // replaces close_range on old kernels (a caller at its fd limit).
-    for &fd in &plan.stdio {
-        if fd > 2 {
-            // SAFETY: a prepared copy, closed in this process only (a shared
-            // /dev/null copy is closed twice: the second is a harmless EBADF).
-            unsafe { libc::close(fd) };
-        }
-    }
-    if plan.workdir >= 0 {
-        // SAFETY: fchdir to the directory opened before the clone.
-        if unsafe { libc::fchdir(plan.workdir) } < 0 {
-            fail(plan, STEP_CHDIR, Errno::last());
-        }
-        // SAFETY: as above.
-        unsafe { libc::close(plan.workdir) };
-    } else if plan.chdir_root {
-        // SAFETY: chdir with a static path.
-        if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
-            fail(plan, STEP_CHDIR, Errno::last());
-        }
-    }
-    if let Err(e) = sys::close_all_except(&plan.keep[..plan.n_keep]) {
-        fail(plan, STEP_CLOSE_FDS, e);
-    }
-    // All of them: reading which ones are set would cost a /proc read that
-    // takes as long as the 62 rt_sigaction calls it saves.
-    sys::reset_signals(u64::MAX);
-    // SAFETY: program, argv and envp are NUL-terminated and NULL-terminated
-    // arrays prepared before the clone.
-    unsafe { libc::execve(plan.program, plan.argv, plan.envp) };
-    fail(plan, STEP_EXEC, Errno::last())
 }
 
 /// The C library's `environ`.
@@ -803,6 +738,7 @@ impl Spawn {
             stdout_path: self.stdout.as_deref(),
             stderr_path: self.stderr.as_deref(),
             pidfile: self.pidfile.as_deref(),
+            ..Options::default()
         };
         spawn(&argv, env.as_deref(), &opts)
     }

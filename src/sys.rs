@@ -1,6 +1,8 @@
-//! Small system helpers shared by the core modules. Everything marked
-//! "async-signal-safe" may run between fork() and exec()/_exit(): no
-//! allocation, no locks, no formatting machinery, no panics.
+//! Before the fork: system helpers of the calling process, shared by the
+//! core modules (opening stdio files and the working directory, moving
+//! descriptors above 2, /proc/self/status, EINTR retries, reaping). What
+//! runs after a fork, in the forked processes, is in `child.rs`. Helpers
+//! marked "async-signal-safe" allocate nothing and take no lock.
 
 use nix::errno::Errno;
 use std::ffi::CStr;
@@ -48,15 +50,6 @@ impl<'a> StackWriter<'a> {
         self.push(&digits[i..]);
     }
 
-    /// The bytes written, without the NUL; None on overflow.
-    pub(crate) fn bytes(&self) -> Option<&[u8]> {
-        if self.overflow {
-            None
-        } else {
-            Some(&self.buf[..self.len])
-        }
-    }
-
     /// The bytes written as a C string; None on overflow or an inner NUL.
     pub(crate) fn as_cstr(&mut self) -> Option<&CStr> {
         if self.overflow {
@@ -64,29 +57,6 @@ impl<'a> StackWriter<'a> {
         }
         self.buf[self.len] = 0;
         CStr::from_bytes_with_nul(&self.buf[..=self.len]).ok()
-    }
-}
-
-/// "PID\n" in a stack buffer, as written into pidfiles. Async-signal-safe.
-pub(crate) struct PidText {
-    buf: [u8; 24],
-    len: usize,
-}
-
-impl PidText {
-    pub(crate) fn new(pid: i32) -> PidText {
-        let mut buf = [0u8; 24];
-        let len = {
-            let mut w = StackWriter::new(&mut buf);
-            w.push_u64(pid.max(0) as u64);
-            w.push(b"\n");
-            w.bytes().map_or(0, |b| b.len())
-        };
-        PidText { buf, len }
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }
 
@@ -203,17 +173,6 @@ pub(crate) struct Stdio {
     pub(crate) fds: [RawFd; 3],
     /// Owns the descriptors in `fds` (fewer than three when /dev/null is shared).
     owned: Vec<OwnedFd>,
-}
-
-impl Stdio {
-    /// Closes our copies in the new process after dup2. Async-signal-safe.
-    pub(crate) fn close_copies(&self) {
-        use std::os::fd::AsRawFd;
-        for fd in &self.owned {
-            // SAFETY: closing descriptors this plan opened, in the child only.
-            unsafe { libc::close(fd.as_raw_fd()) };
-        }
-    }
 }
 
 /// Opens the stdio of a new process; `op` names the operation in messages
@@ -335,168 +294,39 @@ pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Closes every descriptor that is not in `keep` (sorted ascending, no
-/// duplicates). Async-signal-safe.
-///
-/// close_range(2) (Linux 5.9) closes each gap in one call; on ENOSYS the
-/// open descriptors are listed from /proc/self/fd with getdents64 into a
-/// stack buffer. Never a loop up to RLIMIT_NOFILE: python-daemon's loop
-/// takes seconds at a limit of 1M.
-pub(crate) fn close_all_except(keep: &[RawFd]) -> Result<(), Errno> {
-    match close_gaps(keep) {
-        Err(Errno::ENOSYS) | Err(Errno::EPERM) => close_listed(keep),
-        r => r,
-    }
-}
-
-fn close_gaps(keep: &[RawFd]) -> Result<(), Errno> {
-    let mut low: u32 = 0;
-    for &k in keep {
-        if k < 0 {
-            continue;
-        }
-        let k = k as u32;
-        if k > low {
-            close_range(low, k - 1)?;
-        }
-        low = k.saturating_add(1);
-    }
-    close_range(low, u32::MAX)
-}
-
-fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range only closes descriptors; the caller has decided
-    // that none in [first, last] is needed any more.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
-
-fn close_listed(keep: &[RawFd]) -> Result<(), Errno> {
-    let dir = open_cloexec(c"/proc/self/fd", libc::O_RDONLY | libc::O_DIRECTORY)?;
-    use std::os::fd::AsRawFd;
-    let dirfd = dir.as_raw_fd();
-    // Closing while listing may make the kernel skip entries: list again
-    // until a whole pass closes nothing.
-    loop {
-        let mut closed_any = false;
-        // SAFETY: rewinding a directory descriptor we own.
-        if unsafe { libc::lseek(dirfd, 0, libc::SEEK_SET) } < 0 {
-            return Err(Errno::last());
-        }
-        let mut buf = [0u8; 1024];
-        loop {
-            // SAFETY: getdents64 writes at most buf.len() bytes into buf.
-            let n =
-                unsafe { libc::syscall(libc::SYS_getdents64, dirfd, buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                return Err(Errno::last());
-            }
-            if n == 0 {
-                break;
-            }
-            let n = n as usize;
-            let mut off = 0;
-            while off + 19 < n {
-                // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name[]
-                let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-                if reclen == 0 || off + reclen > n {
-                    break;
-                }
-                let name = &buf[off + 19..off + reclen];
-                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                if let Some(fd) = parse_fd(name) {
-                    if fd != dirfd && keep.binary_search(&fd).is_err() {
-                        // Only a close that worked counts: a descriptor that
-                        // cannot be closed (EBADF: e.g. reserved by valgrind)
-                        // would otherwise make us list again forever.
-                        // SAFETY: closing a descriptor the caller asked us not to keep.
-                        if unsafe { libc::close(fd) } == 0 {
-                            closed_any = true;
-                        }
-                    }
-                }
-                off += reclen;
-            }
-        }
-        if !closed_any {
-            return Ok(());
-        }
-    }
-}
-
-fn parse_fd(name: &[u8]) -> Option<RawFd> {
-    if name.is_empty() || name.len() > 10 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &b in name {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(b - b'0');
-    }
-    RawFd::try_from(v).ok()
-}
-
-/// Resets signal dispositions to SIG_DFL and empties the signal mask, as
-/// daemon(7) asks. `which` has bit n-1 set for each signal n to reset
-/// (u64::MAX: all). Async-signal-safe. Dispositions are reset while the
-/// mask still blocks what the caller blocked, so no inherited handler can
-/// run in the new process.
-pub(crate) fn reset_signals(which: u64) {
-    // The raw system call, because the C library's sigaction refuses its
-    // own reserved real-time signals (32 and 33 in glibc) with EINVAL, and
-    // an ignored one would stay ignored in the new process. An all-zero
-    // kernel sigaction is SIG_DFL with no flags and an empty mask on every
-    // architecture's layout.
-    let dfl = [0u64; 4];
-    for sig in 1..65 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP || which & (1u64 << (sig - 1)) == 0 {
-            continue;
-        }
-        // SAFETY: a valid (zeroed = SIG_DFL) kernel sigaction, no old
-        // action requested, 8-byte kernel sigset.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                dfl.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                8usize,
-            )
-        };
-    }
-    // SAFETY: an empty set is a valid mask.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    }
-}
-
-/// Writes all of `bytes` at offset 0 of `fd` with one pwrite after
-/// truncating the file (skipped when `truncate` is false): a reader sees
-/// either nothing or the whole pid. Async-signal-safe.
+/// Writes "PID\n" at offset 0 of `fd` after truncating it (unless
+/// `truncate` is false), with one pwrite: the pidfile module's use of
+/// [`crate::child::rewrite_pid`], which also runs after the fork.
 pub(crate) fn rewrite_pid(fd: RawFd, pid: i32, truncate: bool) -> Result<(), Errno> {
-    if truncate {
-        // SAFETY: ftruncate on a descriptor the caller owns.
-        if unsafe { libc::ftruncate(fd, 0) } < 0 {
-            return Err(Errno::last());
-        }
-    }
-    let text = PidText::new(pid);
-    let bytes = text.as_bytes();
-    // SAFETY: bytes is valid for bytes.len() bytes.
-    let n = retry_eintr(|| unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), 0) })?;
-    // A short write (a full disk) must not leave a partial pid behind.
-    if n == bytes.len() {
-        Ok(())
-    } else {
-        Err(Errno::ENOSPC)
+    crate::child::rewrite_pid(fd, pid, truncate).map_err(Errno::from_raw)
+}
+
+/// The error for a setup step that failed in a forked process (reported
+/// by `child::fail`), in the original process: `op` is "detach" or
+/// "spawn", `path` the file or directory the step was about, if any.
+pub(crate) fn child_failure(
+    op: &str,
+    f: crate::child::Failure,
+    path: Option<&CStr>,
+) -> crate::Error {
+    use crate::child::Step;
+    let what = match (f.step, op) {
+        (Step::Setsid, _) => "setsid in the new session's leader",
+        (Step::Fork, "spawn") => "clone of the program process",
+        (Step::Fork, _) => "second fork",
+        (Step::Pidfile, _) => "writing the new process's pid into pidfile",
+        (Step::Stdio, _) => "redirecting stdio",
+        (Step::Chdir, _) => "changing the working directory to",
+        (Step::CloseFds, _) => "closing descriptors",
+        (Step::Exec, _) => "exec",
+    };
+    let e = Errno::from_raw(f.errno);
+    match path {
+        Some(p) => crate::Error::sys(
+            e,
+            format!("{op}: {what} {}", String::from_utf8_lossy(p.to_bytes())),
+        ),
+        None => crate::Error::sys(e, format!("{op}: {what}")),
     }
 }
 
@@ -546,17 +376,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pid_text() {
-        assert_eq!(PidText::new(4242).as_bytes(), b"4242\n");
-        assert_eq!(PidText::new(i32::MAX).as_bytes(), b"2147483647\n");
-    }
-
-    #[test]
     fn stack_writer_overflow() {
         let mut b = [0u8; 4];
         let mut w = StackWriter::new(&mut b);
         w.push(b"abc");
-        assert_eq!(w.bytes(), Some(&b"abc"[..]));
+        assert_eq!(w.as_cstr().map(CStr::to_bytes), Some(&b"abc"[..]));
         w.push(b"d");
         assert!(w.as_cstr().is_none());
     }
@@ -571,12 +395,5 @@ SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
         assert!(parse_self_status(b"Threads:\t1\n").is_none());
         let live = self_status("test").unwrap();
         assert!(live.threads >= 1);
-    }
-
-    #[test]
-    fn fd_names() {
-        assert_eq!(parse_fd(b"17"), Some(17));
-        assert_eq!(parse_fd(b"."), None);
-        assert_eq!(parse_fd(b"99999999999"), None);
     }
 }

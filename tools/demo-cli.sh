@@ -16,13 +16,13 @@ step() {
 }
 
 echo "# start 'sleep 300' in its own session, holding $pidfile"
-step pidkit run --detach --pidfile "$pidfile" -- sleep 300
+step pidkit run --chdir-root --pidfile "$pidfile" -- sleep 300
 echo
 echo "# is it running? (LSB: 0 running, 1 stale pidfile, 3 not running)"
 step pidkit status "$pidfile"
 echo
 echo "# a second start is refused while the first holds the pidfile"
-step pidkit run --detach --pidfile "$pidfile" -- sleep 300
+step pidkit run --chdir-root --pidfile "$pidfile" -- sleep 300
 echo
 echo "# its ids next to this shell's: a session of its own (SID = its PID)"
 step pidkit ids "$(cat "$pidfile")" $$

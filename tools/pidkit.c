@@ -2,7 +2,7 @@
  * program in its own session holding a pidfile, and LSB-style status/stop.
  *
  *   pidkit ids [PID...]
- *   pidkit run --pidfile F [--detach] [--chdir D] [--stdout F] [--stderr F] -- CMD [ARG...]
+ *   pidkit run --pidfile F [--chdir-root] [--chdir D] [--stdout F] [--stderr F] -- CMD [ARG...]
  *   pidkit status F
  *   pidkit stop F [--signal S] [--timeout T]
  *   pidkit version
@@ -59,7 +59,7 @@ static const char USAGE_IDS[] =
     "makes the exit status 1 (the other rows are still printed).\n";
 
 static const char USAGE_RUN[] =
-    "usage: pidkit run --pidfile F [--detach | --wait] [--chdir D] [--stdout F]\n"
+    "usage: pidkit run --pidfile F [--wait] [--chdir-root | --chdir D] [--stdout F]\n"
     "                  [--stderr F] [--notify] [--] CMD [ARG...]\n"
     "\n"
     "Start CMD (looked up in PATH) as the leader of a new session, holding the\n"
@@ -74,8 +74,11 @@ static const char USAGE_RUN[] =
     "\n"
     "  --pidfile F   the pidfile (required). If another live process holds it,\n"
     "                a message names the holder and the exit status is 1.\n"
-    "  --detach      daemon mode (daemon(7)): as the default, but the working\n"
-    "                directory is / unless --chdir.\n"
+    "  --chdir-root  CMD's working directory is / (as daemon(7) asks, so that\n"
+    "                CMD keeps no directory busy), like --chdir /.\n"
+    "  --detach      the older name of --chdir-root (CMD is detached either\n"
+    "                way), kept for old scripts: as before, --chdir D wins over\n"
+    "                it, and it is refused with --wait.\n"
     "  --wait        foreground mode: CMD is pidkit's child (still in a session\n"
     "                of its own): it inherits pidkit's stdin/stdout/stderr\n"
     "                (except a stream given with --stdout or --stderr) and\n"
@@ -310,39 +313,12 @@ static void forward_signal(int sig)
     errno = saved;
 }
 
-/* Points descriptor `target` at `path` (append, created 0644); the old
- * descriptor is saved in *saved (close-on-exec) for restore_fd. */
-static int redirect_fd(int target, const char *path, int *saved)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0)
-        return -errno;
-    *saved = fcntl(target, F_DUPFD_CLOEXEC, 3);
-    if (*saved < 0 || dup2(fd, target) < 0) {
-        int e = errno;
-        close(fd);
-        if (*saved >= 0)
-            close(*saved);
-        *saved = -1;
-        return -e;
-    }
-    close(fd);
-    return 0;
-}
-
-static void restore_fd(int target, int saved)
-{
-    if (saved >= 0) {
-        dup2(saved, target);
-        close(saved);
-    }
-}
-
 static int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "pidfile", required_argument, NULL, 'p' },
         { "detach", no_argument, NULL, 'd' },
+        { "chdir-root", no_argument, NULL, 'r' },
         { "chdir", required_argument, NULL, 'C' },
         { "stdout", required_argument, NULL, 'o' },
         { "stderr", required_argument, NULL, 'e' },
@@ -352,12 +328,13 @@ static int cmd_run(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *pidfile = NULL, *workdir = NULL, *out = NULL, *err = NULL;
-    int detach = 0, notify = 0, wait_for_cmd = 0, c;
+    int detach = 0, chdir_root = 0, notify = 0, wait_for_cmd = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': pidfile = optarg; break;
         case 'd': detach = 1; break;
+        case 'r': chdir_root = 1; break;
         case 'C': workdir = optarg; break;
         case 'o': out = optarg; break;
         case 'e': err = optarg; break;
@@ -375,6 +352,8 @@ static int cmd_run(int argc, char **argv)
         return usage_error("run", "no command given (pidkit run --pidfile F -- CMD [ARG...])");
     if (detach && wait_for_cmd)
         return usage_error("run", "--detach and --wait exclude each other");
+    if (chdir_root && workdir)
+        return usage_error("run", "--chdir-root and --chdir exclude each other");
     /* Under systemd's Type=notify: with --notify CMD speaks the protocol
      * itself; without it, CMD never sees the socket (a program that happens
      * to speak sd_notify must not confuse the manager) and a run that
@@ -390,60 +369,49 @@ static int cmd_run(int argc, char **argv)
     opts.flags = PIDKIT_SPAWN_SEARCH_PATH;
     opts.pidfile = pidfile;
     opts.workdir = workdir;
-    int saved_out = -1, saved_err = -1;
+    opts.stdout_path = out;
+    opts.stderr_path = err;
+    pid_t holder = -1;
+    opts.holder = &holder;
+    /* The caller's working directory unless --chdir or --chdir-root (the
+     * library's default: "/"). */
+    if (!chdir_root && !detach && !workdir)
+        opts.flags |= PIDKIT_SPAWN_KEEP_CWD;
     sigset_t forward, old_mask;
     sigemptyset(&forward);
     sigemptyset(&old_mask);
     for (size_t i = 0; i < N_FORWARDED; i++)
         sigaddset(&forward, forwarded_signals[i]);
 
-    if (!wait_for_cmd) {
-        /* CMD runs on after pidkit returns: nobody's child, no stream of
-         * ours (a caller reading pidkit's output through a pipe must not
-         * wait for CMD to close it), the caller's working directory unless
-         * --detach (daemon(7): "/") or --chdir. */
-        opts.stdout_path = out;
-        opts.stderr_path = err;
-        if (!detach && !workdir)
-            opts.flags |= PIDKIT_SPAWN_KEEP_CWD;
-    } else {
-        /* The library's stdio choice is all files or all inherited: to
-         * inherit some streams and redirect others, point our own 1/2 at
-         * the files around the call. */
-        opts.flags |= PIDKIT_SPAWN_NO_DOUBLE_FORK | PIDKIT_SPAWN_INHERIT_STDIO;
-        if (!workdir)
-            opts.flags |= PIDKIT_SPAWN_KEEP_CWD;
+    /* Without --wait CMD runs on after pidkit returns: nobody's child, no
+     * stream of ours (a caller reading pidkit's output through a pipe must
+     * not wait for CMD to close it). With --wait it is our child and
+     * inherits each of our streams that no --stdout/--stderr replaces. */
+    if (wait_for_cmd) {
+        opts.flags |= PIDKIT_SPAWN_NO_DOUBLE_FORK | PIDKIT_SPAWN_INHERIT_STDIN;
+        if (!out)
+            opts.flags |= PIDKIT_SPAWN_INHERIT_STDOUT;
+        if (!err)
+            opts.flags |= PIDKIT_SPAWN_INHERIT_STDERR;
         fflush(stdout);
         fflush(stderr);
-        const char *failed = NULL;
-        int r = 0;
-        if (out && (r = redirect_fd(STDOUT_FILENO, out, &saved_out)) < 0)
-            failed = out;
-        else if (err && (r = redirect_fd(STDERR_FILENO, err, &saved_err)) < 0)
-            failed = err;
-        if (failed) {
-            restore_fd(STDOUT_FILENO, saved_out);
-            fprintf(stderr, "pidkit run: %s: %s\n", failed, strerror(-r));
-            return 1;
-        }
         /* Signals that arrive before child_pid is set wait, then go to CMD
          * (the library unblocks everything in CMD itself). */
         sigprocmask(SIG_BLOCK, &forward, &old_mask);
     }
 
     pid_t pid = pidkit_spawn((const char *const *)&argv[optind], NULL, &opts);
-    char message[1024];
-    snprintf(message, sizeof message, "%s", pidkit_last_error());
-    restore_fd(STDERR_FILENO, saved_err);
-    restore_fd(STDOUT_FILENO, saved_out);
-
     if (pid < 0) {
         if (wait_for_cmd)
             sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        if (pid == -EEXIST)
-            fprintf(stderr, "pidkit run: not started: %s\n", message);
+        /* The holder comes from the refused call itself: asking the
+         * pidfile again could find it gone already. */
+        if (pid == -EEXIST && holder > 0)
+            fprintf(stderr, "pidkit run: not started: %s is held by pid %d\n", shown(pidfile), (int)holder);
+        else if (pid == -EEXIST)
+            fprintf(stderr, "pidkit run: not started: %s\n", pidkit_last_error());
         else
-            fprintf(stderr, "pidkit run: cannot start %s: %s\n", shown(argv[optind]), message);
+            fprintf(stderr, "pidkit run: cannot start %s: %s\n", shown(argv[optind]), pidkit_last_error());
         return 1;
     }
     if (!wait_for_cmd) {

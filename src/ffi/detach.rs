@@ -35,8 +35,9 @@ pub const PIDKIT_DETACH_KEEP_FDS: u32 = 1 << 6;
 pub const PIDKIT_DETACH_ALLOW_THREADS: u32 = 1 << 7;
 
 /// Under systemd (`$NOTIFY_SOCKET` set), leave NOTIFY_SOCKET in the
-/// daemon's environment after pidkit_detach_ready sent READY=1 (by default
-/// it is unset so that the daemon's children do not inherit it).
+/// daemon's environment after pidkit_detach_ready sent READY=1. By default
+/// it is unset so that the daemon's children do not inherit it, but only
+/// while the daemon has one thread (see pidkit_detach_ready).
 pub const PIDKIT_DETACH_KEEP_NOTIFY_SOCKET: u32 = 1 << 8;
 
 const DETACH_FLAGS: u32 = PIDKIT_DETACH_KEEP_NOTIFY_SOCKET
@@ -181,10 +182,15 @@ pub unsafe extern "C" fn pidkit_detach(opts: *const pidkit_detach_opts) -> pid_t
 /// Under systemd (`$NOTIFY_SOCKET` set, e.g. `Type=notify` with
 /// `NotifyAccess=all`), it also sends `READY=1\nMAINPID=<daemon pid>\n`
 /// (on failure `ERRNO=<e>\n`) as one datagram to that AF_UNIX socket (a path
-/// or an abstract `@name`), then unsets NOTIFY_SOCKET in the daemon unless
-/// PIDKIT_DETACH_KEEP_NOTIFY_SOCKET. The original process learns the status
-/// even when that datagram cannot be sent; the send's -errno is then
-/// returned here.
+/// or an abstract `@name`). Then, unless PIDKIT_DETACH_KEEP_NOTIFY_SOCKET,
+/// it unsets NOTIFY_SOCKET so that the daemon's children do not inherit it
+/// -- but only when the calling thread is the daemon's only thread: with
+/// other threads running, one of them may be inside getenv(3), and
+/// unsetenv(3) under its feet is undefined behaviour, so NOTIFY_SOCKET then
+/// stays set (unset it yourself before starting threads, or pass the
+/// children an environment without it). The original process learns the
+/// status even when that datagram cannot be sent; the send's -errno is
+/// then returned here.
 #[no_mangle]
 pub extern "C" fn pidkit_detach_ready(status: c_int) -> c_int {
     ffi_entry!("pidkit_detach_ready", { detach::ready(status).map(|()| 0) })

@@ -88,22 +88,27 @@ impl pidkit_proc_info {
     }
 }
 
+// The id getters below skip the panic boundary on their success path:
+// getpid, getppid and gettid are one system call that cannot fail, and
+// getpgid/getsid call ids::id_of (one system call and an integer check,
+// nothing that can panic) and enter the boundary only to word an error.
+
 /// The caller's process id. Never fails.
 #[no_mangle]
 pub extern "C" fn pidkit_getpid() -> pid_t {
-    ffi_entry!("pidkit_getpid", { Ok(ids::getpid()) })
+    ids::getpid()
 }
 
 /// The caller's parent process id. Never fails.
 #[no_mangle]
 pub extern "C" fn pidkit_getppid() -> pid_t {
-    ffi_entry!("pidkit_getppid", { Ok(ids::getppid()) })
+    ids::getppid()
 }
 
 /// The calling thread's id. Never fails.
 #[no_mangle]
 pub extern "C" fn pidkit_gettid() -> pid_t {
-    ffi_entry!("pidkit_gettid", { Ok(ids::gettid()) })
+    ids::gettid()
 }
 
 /// The process group id of `pid` (0 = the caller). -ESRCH: no such process;
@@ -111,6 +116,9 @@ pub extern "C" fn pidkit_gettid() -> pid_t {
 /// -EINVAL: pid < 0.
 #[no_mangle]
 pub extern "C" fn pidkit_getpgid(pid: pid_t) -> pid_t {
+    if let Some(pgid) = ids::id_of(pid, ids::IdQuery::Pgid) {
+        return pgid;
+    }
     ffi_entry!("pidkit_getpgid", { ids::getpgid(pid) })
 }
 
@@ -119,6 +127,9 @@ pub extern "C" fn pidkit_getpgid(pid: pid_t) -> pid_t {
 /// -EINVAL: pid < 0.
 #[no_mangle]
 pub extern "C" fn pidkit_getsid(pid: pid_t) -> pid_t {
+    if let Some(sid) = ids::id_of(pid, ids::IdQuery::Sid) {
+        return sid;
+    }
     ffi_entry!("pidkit_getsid", { ids::getsid(pid) })
 }
 

@@ -1,4 +1,5 @@
-//! The C ABI: argument checks, conversions and error codes only. Every
+//! The C ABI, as docs/API.md (the contract) specifies it: argument checks,
+//! conversions and error codes only. Every
 //! exported function's body is wrapped in [`ffi_entry!`], which catches
 //! panics, records `pidkit_last_error()` and maps the core's `Result` to the
 //! C return value. Every system call lives in the core modules.
@@ -11,7 +12,7 @@ use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-// In the order of API.md, the additions (notify) last: cbindgen writes the
+// In the order of docs/API.md, the additions (notify) last: cbindgen writes the
 // header in this order. rustfmt.toml keeps rustfmt from sorting it.
 pub mod ids;
 pub mod pidfile;

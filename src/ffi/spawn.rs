@@ -20,10 +20,22 @@ pub const PIDKIT_SPAWN_INHERIT_STDIO: u32 = 1 << 2;
 /// reaps it with waitpid.
 pub const PIDKIT_SPAWN_NO_DOUBLE_FORK: u32 = 1 << 3;
 
+/// Keep the caller's stdin only (`stdin_path` is ignored); the other
+/// streams follow their own flag or path. PIDKIT_SPAWN_INHERIT_STDIO is
+/// the three INHERIT_STDIN/STDOUT/STDERR flags at once.
+pub const PIDKIT_SPAWN_INHERIT_STDIN: u32 = 1 << 4;
+/// Keep the caller's stdout only (`stdout_path` is ignored).
+pub const PIDKIT_SPAWN_INHERIT_STDOUT: u32 = 1 << 5;
+/// Keep the caller's stderr only (`stderr_path` is ignored).
+pub const PIDKIT_SPAWN_INHERIT_STDERR: u32 = 1 << 6;
+
 const SPAWN_FLAGS: u32 = PIDKIT_SPAWN_SEARCH_PATH
     | PIDKIT_SPAWN_KEEP_CWD
     | PIDKIT_SPAWN_INHERIT_STDIO
-    | PIDKIT_SPAWN_NO_DOUBLE_FORK;
+    | PIDKIT_SPAWN_NO_DOUBLE_FORK
+    | PIDKIT_SPAWN_INHERIT_STDIN
+    | PIDKIT_SPAWN_INHERIT_STDOUT
+    | PIDKIT_SPAWN_INHERIT_STDERR;
 
 /// Options for pidkit_spawn. Initialize with PIDKIT_SPAWN_OPTS_INIT; NULL
 /// options mean all defaults.
@@ -48,6 +60,12 @@ pub struct pidkit_spawn_opts {
     /// before its first instruction; created as by pidkit_pidfile_acquire
     /// with default options. Released by the kernel when the program exits.
     pub pidfile: *const c_char,
+    /// NULL, or where to store the pidfile's holder when pidkit_spawn
+    /// returns -EEXIST (its pid, or 0 if it has not written one yet):
+    /// learnt in the same call, so a caller need not ask
+    /// pidkit_pidfile_check afterwards, when the holder may be gone.
+    /// Written only on -EEXIST, untouched otherwise.
+    pub holder: *mut pid_t,
 }
 
 // SAFETY: repr(C), starts with size and flags, valid when zeroed (NULL
@@ -57,7 +75,8 @@ unsafe impl OptsStruct for pidkit_spawn_opts {
     const KNOWN_FLAGS: u32 = SPAWN_FLAGS;
     const MEMBER_ENDS: &'static [usize] = member_ends!(pidkit_spawn_opts;
         size: u32, flags: u32, workdir: *const c_char, stdin_path: *const c_char,
-        stdout_path: *const c_char, stderr_path: *const c_char, pidfile: *const c_char);
+        stdout_path: *const c_char, stderr_path: *const c_char, pidfile: *const c_char,
+        holder: *mut pid_t);
     fn flags(&self) -> u32 {
         self.flags
     }
@@ -78,7 +97,8 @@ unsafe impl OptsStruct for pidkit_spawn_opts {
 ///
 /// Errors: the -errno of a failed exec (-ENOENT, -EACCES, -ENOEXEC, ...),
 /// also when PATH lookup finds nothing; -EEXIST (with the holder in
-/// pidkit_last_error()) when its pidfile is held; -EINVAL for NULL argv
+/// pidkit_last_error(), and in `*opts->holder` when that member is set)
+/// when its pidfile is held; -EINVAL for NULL argv
 /// or argv[0] NULL, bad flags or options; -ENOENT for an empty argv[0]; -errno of opening a stdio file or the
 /// workdir. On failure no process is left and the pidfile is removed.
 ///
@@ -90,7 +110,8 @@ unsafe impl OptsStruct for pidkit_spawn_opts {
 /// # Safety
 /// `argv` is NULL or a NULL-terminated array of NUL-terminated strings;
 /// likewise `envp`; `opts` is NULL or points to `opts->size` readable bytes
-/// whose pointers are NULL or NUL-terminated strings.
+/// whose string pointers are NULL or NUL-terminated strings, and whose
+/// `holder` is NULL or points to a writable pid_t.
 #[no_mangle]
 pub unsafe extern "C" fn pidkit_spawn(
     argv: *const *const c_char,
@@ -113,6 +134,9 @@ pub unsafe extern "C" fn pidkit_spawn(
             search_path: has(PIDKIT_SPAWN_SEARCH_PATH),
             keep_cwd: has(PIDKIT_SPAWN_KEEP_CWD),
             inherit_stdio: has(PIDKIT_SPAWN_INHERIT_STDIO),
+            inherit_stdin: has(PIDKIT_SPAWN_INHERIT_STDIN),
+            inherit_stdout: has(PIDKIT_SPAWN_INHERIT_STDOUT),
+            inherit_stderr: has(PIDKIT_SPAWN_INHERIT_STDERR),
             no_double_fork: has(PIDKIT_SPAWN_NO_DOUBLE_FORK),
             // SAFETY: NULL or NUL-terminated, per the contract (each below too).
             workdir: unsafe { opt_c_str(o.workdir) },
@@ -128,6 +152,11 @@ pub unsafe extern "C" fn pidkit_spawn(
         // SAFETY: argv is non-empty and NULL-terminated, envp NULL or
         // NULL-terminated, both live for the call (the contract).
         let result: Result<pid_t> = unsafe { spawn::spawn_raw(argv, envp, &options) };
-        result
+        result.inspect_err(|e| {
+            if let (Errno::EEXIST, Some(pid), false) = (e.errno(), e.holder(), o.holder.is_null()) {
+                // SAFETY: non-NULL and writable, per the contract.
+                unsafe { o.holder.write(pid) };
+            }
+        })
     })
 }

@@ -127,6 +127,9 @@ SPAWN_SEARCH_PATH = 1 << 0
 SPAWN_KEEP_CWD = 1 << 1
 SPAWN_INHERIT_STDIO = 1 << 2
 SPAWN_NO_DOUBLE_FORK = 1 << 3
+SPAWN_INHERIT_STDIN = 1 << 4
+SPAWN_INHERIT_STDOUT = 1 << 5
+SPAWN_INHERIT_STDERR = 1 << 6
 
 
 # ---------------------------------------------------------------- errors
@@ -605,11 +608,14 @@ def spawn(argv, env=None, workdir=None, stdin=None, stdout=None, stderr=None, pi
     opts.stdout_path = _opt_path(stdout, "stdout")
     opts.stderr_path = _opt_path(stderr, "stderr")
     opts.pidfile = _opt_path(pidfile, "pidfile")
+    # The holder comes back from the same call: a check() afterwards would
+    # race with the holder's exit (None, or an error hiding the -EEXIST).
+    holder = _ffi.pid_t(-1)
+    opts.holder = ctypes.pointer(holder)
     pid = _lib.pidkit_spawn(c_argv, c_env, ctypes.byref(opts))
     if pid == -_errno.EEXIST and pidfile is not None:
-        message = last_error()
-        raise _error(_errno.EEXIST, message, filename=pidfile, cls=PidFileHeldError,
-                     holder=check(pidfile))
+        raise _error(_errno.EEXIST, last_error(), filename=pidfile, cls=PidFileHeldError,
+                     holder=holder.value if holder.value >= 0 else None)
     return _check(pid, argv[0])
 
 

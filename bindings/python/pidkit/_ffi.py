@@ -47,6 +47,7 @@ class SpawnOpts(ctypes.Structure):
         ("stdout_path", ctypes.c_char_p),
         ("stderr_path", ctypes.c_char_p),
         ("pidfile", ctypes.c_char_p),
+        ("holder", ctypes.POINTER(pid_t)),
     ]
 
 

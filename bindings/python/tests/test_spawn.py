@@ -30,6 +30,25 @@ class Spawn(TestCase):
         self.assertEqual(pidkit.kill(pidfile), pid)
         self.assertTrue(wait_until(lambda: pidkit.check(pidfile) is None))
 
+    def test_the_holder_comes_from_the_refused_call_itself(self):
+        # No check() after the refusal: it would race with the holder's exit.
+        pidfile = self.path("h.pid")
+        pid = self.reap_later(pidkit.spawn(["sleep", "30"], pidfile=pidfile))
+        original_check = pidkit.check
+
+        def no_check(*args, **kwargs):
+            raise AssertionError("spawn asked check() for the holder")
+
+        pidkit.check = no_check
+        try:
+            with self.assertRaises(pidkit.PidFileHeldError) as cm:
+                self.reap_later(pidkit.spawn(["sleep", "30"], pidfile=pidfile))
+        finally:
+            pidkit.check = original_check
+        self.assertEqual(cm.exception.holder, pid)
+        self.assertEqual(cm.exception.errno, errno.EEXIST)
+        self.assertEqual(pidkit.kill(pidfile), pid)
+
     def test_exec_failure_is_raised_with_the_message(self):
         with self.assertRaises(FileNotFoundError) as cm:
             pidkit.spawn(["pidkit-no-such-program-here"])
