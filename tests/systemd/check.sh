@@ -3,9 +3,9 @@
 # container and run tests/systemd/inside.sh there (issue 17). Prints TAP
 # (run by `make check-systemd` through prove), the boot time on stderr.
 #
-#   bash tests/systemd/check.sh REPO
+#   bash tests/systemd/check.sh [REPO]
 #
-# REPO is the source tree with the build done (build/examples/daemon,
+# REPO (default: the tree this script is in) is the source tree with the build done (build/examples/daemon,
 # build/pidkit, build/libpidkit.so.0). It is bound read-only into the
 # container at the same path, so the binaries' rpath and the Python
 # binding's build/ lookup work there; the container sees nothing else of
@@ -18,7 +18,7 @@
 # the container off, kills it if it hangs, removes the cgroup directories
 # made here, nspawn's leftovers under /run/systemd and the work directory.
 set -u
-repo=$(cd "${1:?usage: check.sh REPO}" && pwd)
+repo=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 BOOT_TIMEOUT=${SYSTEMD_BOOT_TIMEOUT:-60}
 TEST_TIMEOUT=${SYSTEMD_TEST_TIMEOUT:-300}
 name=pidkit-check-$$
@@ -81,10 +81,11 @@ teardown() {
     # nspawn's leftovers: what it created under /run/systemd and did not
     # remove (empty directories only; nothing that was there before).
     if [ -n "$run_before" ] && [ -d /run/systemd ]; then
-        find /run/systemd -depth -type d -empty 2>/dev/null | while read -r p; do
-            grep -qxF "$p" "$run_before" || rmdir "$p" 2>/dev/null
+        for i in 1 2 3 4; do   # a directory emptied in one pass goes in the next
+            find /run/systemd -depth -type d -empty 2>/dev/null | while read -r p; do
+                grep -qxF "$p" "$run_before" || rmdir "$p" 2>/dev/null
+            done
         done
-        [ -d /run/systemd ] || true
     fi
     [ -n "$run_before" ] && rm -f "$run_before"
     if [ -n "$work" ]; then
