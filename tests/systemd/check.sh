@@ -25,6 +25,7 @@ name=pidkit-check-$$
 work=
 nspawn_pid=
 leader=
+inner=
 cg_dirs=()
 run_before=
 booted=0
@@ -50,9 +51,12 @@ cgroup_pids() {
 teardown() {
     local i p
     trap - EXIT INT TERM HUP
+    [ -n "$inner" ] && kill -TERM "$inner" 2>/dev/null
     if alive "$nspawn_pid"; then
-        if alive "$leader"; then
-            timeout 10 nsenter -t "$leader" -a systemctl poweroff --no-block >/dev/null 2>&1
+        # systemctl poweroff in the container; before its systemd answers,
+        # SIGTERM to nspawn (which asks the container's init to halt).
+        if ! alive "$leader" || ! timeout 10 nsenter -t "$leader" -a systemctl poweroff --no-block >/dev/null 2>&1; then
+            kill -TERM "$nspawn_pid" 2>/dev/null
         fi
         for i in $(seq 150); do alive "$nspawn_pid" || break; sleep 0.1; done
         if alive "$nspawn_pid"; then
@@ -100,6 +104,12 @@ trap 'exit 1' INT TERM HUP
 for f in build/examples/daemon build/pidkit build/libpidkit.so.0; do
     [ -e "$repo/$f" ] || { echo "Bail out! $repo/$f is missing: run make first"; exit 1; }
 done
+
+# In a pid namespace (CI inside a container) this works as long as /proc is
+# that namespace's own (unshare --pid --fork --mount-proc): the pids read
+# from /proc and given to nsenter must be ours.
+read -r self _ </proc/self/stat
+[ "$self" = "$BASHPID" ] || skip "/proc belongs to another pid namespace (pid $BASHPID is $self there)"
 
 need=
 command -v systemd-nspawn >/dev/null || need="$need systemd-container"
@@ -185,9 +195,14 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     sleep 0.05
 done
 if [ -z "$leader" ]; then
-    wait "$nspawn_pid" 2>/dev/null; rc=$?
+    if alive "$nspawn_pid"; then
+        how="no systemd in it after ${BOOT_TIMEOUT} s"
+    else
+        wait "$nspawn_pid" 2>/dev/null
+        how="it exited with status $?"
+    fi
     show_log
-    skip "systemd-nspawn could not start the container (exit $rc; cgroups: $layout; log above)"
+    skip "systemd-nspawn could not start the container ($how; cgroups: $layout; its log above)"
 fi
 
 state=
@@ -220,8 +235,11 @@ fi
 timeout -k 5 "$TEST_TIMEOUT" nsenter -t "$leader" -a \
     /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 REPO="$repo" WORK=/srv/pidkit PIDKIT_SYSTEMD_CYCLES="${PIDKIT_SYSTEMD_CYCLES:-20}" \
-    bash "$repo/tests/systemd/inside.sh"
+    bash "$repo/tests/systemd/inside.sh" &
+inner=$!
+wait "$inner"   # (a signal's trap runs at once, not after inside.sh)
 rc=$?
+inner=
 [ $rc -eq 124 ] && echo "Bail out! inside.sh did not finish in ${TEST_TIMEOUT} s"
 t2=$(date +%s%N)
 say "tests took $(((t2 - t1) / 1000000)) ms; boot ${boot_ms} ms"
