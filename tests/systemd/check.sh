@@ -73,7 +73,8 @@ teardown() {
         kill -KILL $p 2>/dev/null
         sleep 0.2
     done
-    [ -n "$nspawn_pid" ] && wait "$nspawn_pid" 2>/dev/null
+    alive "$nspawn_pid" && say "WARNING: systemd-nspawn (pid $nspawn_pid) survived SIGKILL"
+    [ -n "$nspawn_pid" ] && ! alive "$nspawn_pid" && wait "$nspawn_pid" 2>/dev/null
     for d in "${cg_dirs[@]}"; do
         for i in $(seq 25); do
             [ -d "$d" ] || break
@@ -82,13 +83,14 @@ teardown() {
         done
         [ -d "$d" ] && say "WARNING: could not remove $d"
     done
-    # nspawn's leftovers: what it created under /run/systemd and did not
-    # remove (empty directories only; nothing that was there before).
-    if [ -n "$run_before" ] && [ -d /run/systemd ]; then
-        for i in 1 2 3 4; do   # a directory emptied in one pass goes in the next
-            find /run/systemd -depth -type d -empty 2>/dev/null | while read -r p; do
-                grep -qxF "$p" "$run_before" || rmdir "$p" 2>/dev/null
-            done
+    # nspawn's leftovers under /run/systemd: the directories it made for
+    # this container and, when empty and not there before, their parents
+    # (another container may be using them).
+    if [ -n "$run_before" ]; then
+        for p in "/run/systemd/nspawn/propagate/$name" "/run/systemd/nspawn/unix-export/$name" \
+                 /run/systemd/nspawn/propagate /run/systemd/nspawn/unix-export /run/systemd/nspawn \
+                 /run/systemd/nspawn-root /run/systemd; do
+            [ -d "$p" ] && ! grep -qxF "$p" "$run_before" && rmdir "$p" 2>/dev/null
         done
     fi
     [ -n "$run_before" ] && rm -f "$run_before"
@@ -159,7 +161,7 @@ fi
 work=$(mktemp -d /tmp/pidkit-systemd.XXXXXX)
 chmod 0755 "$work"
 run_before=$(mktemp /tmp/pidkit-systemd-run.XXXXXX)
-{ [ -d /run/systemd ] && find /run/systemd -type d; } >"$run_before" 2>/dev/null
+{ [ -d /run/systemd ] && find /run/systemd -maxdepth 3 -type d; } >"$run_before" 2>/dev/null
 
 t0=$(date +%s%N)
 (
