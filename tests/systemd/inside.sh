@@ -238,10 +238,9 @@ second_copy pidkit-example-notify /run/pidkit-example-notify/daemon.pid \
     "$DAEMON" /run/pidkit-example-notify/daemon.pid "$WORK/by-hand.log"
 hand_first pidkit-example-forking /run/pidkit-example/daemon.pid \
     "$DAEMON" /run/pidkit-example/daemon.pid "$WORK/by-hand.log"
-# Type=notify with PIDFile= (needed, see the unit): systemd reads the file
-# when the refused ExecStart exits and adopts the hand-started copy.
-TODO="PIDFile= on Type=notify: systemd adopts the copy, times out and kills it" \
-    hand_first pidkit-example-notify /run/pidkit-example-notify/daemon.pid \
+# Type=notify without PIDFile= (READY=1 + MAINPID= reach systemd before the
+# original exits): the refused start fails at once, the copy runs on.
+hand_first pidkit-example-notify /run/pidkit-example-notify/daemon.pid \
     "$DAEMON" /run/pidkit-example-notify/daemon.pid "$WORK/by-hand.log"
 
 # -------------------------------------------- failures
