@@ -269,7 +269,7 @@ static void foreign_links(void)
     const char *msg = pidkit_last_error();
     ok(r == -EPERM && strstr(msg, T("nd/run/app.pid")) && strstr(msg, "owned by uid 65534"),
        "nobody's symlinked directory: acquire -EPERM, message names path and owner (%d \"%s\")", r, msg);
-    struct stat st;
+    struct stat st = { 0 };
     ok(stat(T("victimdir/app.pid"), &st) == 0 && st.st_size == 0,
        "... root's empty file behind it stays empty (size %lld)", (long long)st.st_size);
     r = pidkit_pidfile_acquire(T("nd/run/new.pid"), NULL, &pf, NULL);
@@ -359,7 +359,7 @@ static void hard_links(void)
     so.pidfile = T("nd/app2.pid");
     pid_t sp = pidkit_spawn(argv, NULL, &so);
     ok(sp == -EPERM, "... as spawn's pidfile too (%d)", (int)sp);
-    struct stat st;
+    struct stat st = { 0 };
     ok(strcmp(content(T("victim/secret")), "secret\n") == 0 && stat(T("victim/secret"), &st) == 0 &&
            st.st_nlink == 2,
        "... root's file is unchanged (\"%s\")", oneline(content(T("victim/secret"))));
