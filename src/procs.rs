@@ -49,7 +49,10 @@ fn check_signal(op: &str, sig: i32) -> Result<()> {
     if (0..=SIG_MAX).contains(&sig) {
         Ok(())
     } else {
-        Err(Error::new(Errno::EINVAL, format!("{op}: invalid signal {sig}")))
+        Err(Error::new(
+            Errno::EINVAL,
+            format!("{op}: invalid signal {sig}"),
+        ))
     }
 }
 
@@ -75,9 +78,7 @@ impl ProcDir {
             )
         };
         let me = ids::getpid();
-        let named = (n > 0)
-            .then(|| parse_pid(&link[..n as usize]))
-            .flatten();
+        let named = (n > 0).then(|| parse_pid(&link[..n as usize])).flatten();
         if named != Some(me) {
             return Err(Error::new(
                 Errno::EXDEV,
@@ -163,7 +164,11 @@ impl ProcDir {
 
     /// Calls `each` with every pid /proc lists (processes, not threads),
     /// in the order the kernel lists them (ascending).
-    fn each_pid(&self, buf: &mut [u8], mut each: impl FnMut(i32)) -> std::result::Result<(), Errno> {
+    fn each_pid(
+        &self,
+        buf: &mut [u8],
+        mut each: impl FnMut(i32),
+    ) -> std::result::Result<(), Errno> {
         let dirfd = self.fd.as_raw_fd();
         // SAFETY: rewinding a directory descriptor we own.
         if unsafe { libc::lseek(dirfd, 0, libc::SEEK_SET) } < 0 {
@@ -193,6 +198,11 @@ impl ProcDir {
             }
         }
     }
+}
+
+/// Whether an optional criterion holds for `v` (unset holds for all).
+fn fits<T: PartialEq>(want: Option<T>, v: T) -> bool {
+    want.map_or(true, |w| w == v)
 }
 
 fn parse_pid(name: &[u8]) -> Option<i32> {
@@ -279,7 +289,9 @@ impl Filter {
             if let Some(id) = id.filter(|&id| id <= 0) {
                 return Err(Error::new(
                     Errno::EINVAL,
-                    format!("{op}: filter {name} {id} is not a process id (ids are explicit and > 0)"),
+                    format!(
+                        "{op}: filter {name} {id} is not a process id (ids are explicit and > 0)"
+                    ),
                 ));
             }
         }
@@ -288,9 +300,7 @@ impl Filter {
 
     /// The criteria that `stat` alone decides (not uid, not descendants).
     fn matches_stat(&self, i: &ProcInfo) -> bool {
-        self.sid.is_none_or(|v| i.sid == v)
-            && self.pgid.is_none_or(|v| i.pgid == v)
-            && self.ppid.is_none_or(|v| i.ppid == v)
+        fits(self.sid, i.sid) && fits(self.pgid, i.pgid) && fits(self.ppid, i.ppid)
     }
 
     fn describe(&self) -> String {
@@ -352,7 +362,7 @@ fn scan(
         });
         match r {
             Ok(Some(info)) => {
-                let direct = direct && filter.uid.is_none_or(|u| info.uid == u);
+                let direct = direct && fits(filter.uid, info.uid);
                 if direct || tree {
                     rows.push((info, direct));
                 }
@@ -604,7 +614,10 @@ impl Killer {
             let me = self.me;
             let seen = &self.seen;
             let mut found = scan(&self.dir, &self.filter, false, &mut self.dents, &|i| {
-                i.pid == 1 || i.pid == me || i.flags & PF_KTHREAD != 0 || seen.contains(&(i.pid, i.start_time))
+                i.pid == 1
+                    || i.pid == me
+                    || i.flags & PF_KTHREAD != 0
+                    || seen.contains(&(i.pid, i.start_time))
             })?;
             if found.is_empty() {
                 return Ok(met);
@@ -645,8 +658,8 @@ impl Killer {
             .dir
             .row(pid, filter.uid.is_some(), |i| {
                 i.start_time == row.start_time
-                    && filter.sid.is_none_or(|v| i.sid == v)
-                    && filter.pgid.is_none_or(|v| i.pgid == v)
+                    && fits(filter.sid, i.sid)
+                    && fits(filter.pgid, i.pgid)
             })
             .map_err(|e| Error::sys(e, format!("kill: read /proc/{pid}/stat")))?;
         let Some(now) = now else {
@@ -838,12 +851,21 @@ impl Killer {
     }
 
     /// One poll(2) of a batch; marks those that polled readable.
-    fn poll_batch(&mut self, polled: &mut [libc::pollfd], owners: &[usize], wait: Option<Duration>) -> Result<()> {
+    fn poll_batch(
+        &mut self,
+        polled: &mut [libc::pollfd],
+        owners: &[usize],
+        wait: Option<Duration>,
+    ) -> Result<()> {
         if polled.is_empty() {
             return Ok(());
         }
         let ms = wait.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
-        let ms = if wait.is_some_and(|d| !d.is_zero() && ms == 0) { 1 } else { ms };
+        let ms = if wait.is_some_and(|d| !d.is_zero() && ms == 0) {
+            1
+        } else {
+            ms
+        };
         // SAFETY: polled is a valid array of pollfd of the given length.
         let r = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
         if r < 0 {
@@ -921,17 +943,30 @@ impl Process {
     /// another pid namespace.
     pub fn open(pid: i32) -> Result<Process> {
         if pid < 0 {
-            return Err(Error::new(Errno::EINVAL, format!("open process: invalid pid {pid}")));
+            return Err(Error::new(
+                Errno::EINVAL,
+                format!("open process: invalid pid {pid}"),
+            ));
         }
         let me = ids::getpid();
         let pid = if pid == 0 { me } else { pid };
-        let none = || Error::new(Errno::ESRCH, format!("open process: no process with pid {pid}"));
+        let none = || {
+            Error::new(
+                Errno::ESRCH,
+                format!("open process: no process with pid {pid}"),
+            )
+        };
         let pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => Some(fd),
             // EINVAL: a thread id that does not lead its thread group.
             Err(Errno::ESRCH) | Err(Errno::EINVAL) => return Err(none()),
             Err(Errno::ENOSYS) => None,
-            Err(e) => return Err(Error::sys(e, format!("open process: pidfd_open of pid {pid}"))),
+            Err(e) => {
+                return Err(Error::sys(
+                    e,
+                    format!("open process: pidfd_open of pid {pid}"),
+                ))
+            }
         };
         Process::pin(pid, pidfd, "open process")
     }
@@ -952,7 +987,8 @@ impl Process {
         let dup = unsafe { OwnedFd::from_raw_fd(dup) };
         // fdinfo of a pidfd has a "Pid:" line (-1 once reaped, 0 when the
         // process is outside our pid namespace); other descriptors have none.
-        let pid = fdinfo_pid(dup.as_raw_fd()).map_err(|e| Error::sys(e, format!("{op}: descriptor {raw}")))?;
+        let pid = fdinfo_pid(dup.as_raw_fd())
+            .map_err(|e| Error::sys(e, format!("{op}: descriptor {raw}")))?;
         let pid = match pid {
             None => {
                 return Err(Error::new(Errno::EINVAL, format!("{op}: descriptor {raw} is not a pidfd")))
@@ -979,7 +1015,10 @@ impl Process {
             (Some(_), _) => ProcDir::open(op).ok(),
         };
         let Some(dir) = dir else {
-            return Err(Error::new(Errno::EXDEV, format!("{op}: /proc belongs to another pid namespace")));
+            return Err(Error::new(
+                Errno::EXDEV,
+                format!("{op}: /proc belongs to another pid namespace"),
+            ));
         };
         let info = dir
             .row(pid, false, |_| true)
@@ -993,7 +1032,9 @@ impl Process {
                 }
             }
             None => {
-                if !is_process(&dir, pid).map_err(|e| Error::sys(e, format!("{op}: read /proc/{pid}/status")))? {
+                if !is_process(&dir, pid)
+                    .map_err(|e| Error::sys(e, format!("{op}: read /proc/{pid}/status")))?
+                {
                     return Err(none());
                 }
             }
@@ -1028,7 +1069,10 @@ impl Process {
     fn reaped_error(&self, op: &str) -> Error {
         Error::new(
             Errno::ESRCH,
-            format!("{op}: pid {} has been reaped (its pid may name another process now)", self.pid),
+            format!(
+                "{op}: pid {} has been reaped (its pid may name another process now)",
+                self.pid
+            ),
         )
     }
 
@@ -1110,7 +1154,10 @@ impl Process {
         if self.is_self {
             return Err(Error::new(
                 Errno::EDEADLK,
-                format!("{op}: pid {} is the caller, which cannot wait for its own exit", self.pid),
+                format!(
+                    "{op}: pid {} is the caller, which cannot wait for its own exit",
+                    self.pid
+                ),
             ));
         }
         if self.reaped.load(Ordering::Acquire) {
@@ -1124,7 +1171,10 @@ impl Process {
     }
 
     fn timed_out(&self, op: &str) -> Error {
-        Error::new(Errno::ETIMEDOUT, format!("{op}: pid {} is still running", self.pid))
+        Error::new(
+            Errno::ETIMEDOUT,
+            format!("{op}: pid {} is still running", self.pid),
+        )
     }
 
     fn wait_pidfd(&self, fd: &OwnedFd, deadline: Option<Instant>, op: &str) -> Result<Option<i32>> {
@@ -1146,7 +1196,10 @@ impl Process {
                 None => -1,
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     None => 0,
-                    Some(r) => r.as_millis().min(i32::MAX as u128) as i32 + i32::from(r.subsec_micros() % 1000 != 0),
+                    Some(r) => {
+                        r.as_millis().min(i32::MAX as u128) as i32
+                            + i32::from(r.subsec_micros() % 1000 != 0)
+                    }
                 },
             };
             let mut p = libc::pollfd {
@@ -1160,7 +1213,12 @@ impl Process {
                 match Errno::last() {
                     // A signal handler ran: wait again for the time left.
                     Errno::EINTR => continue,
-                    e => return Err(Error::sys(e, format!("{op}: poll pidfd of pid {}", self.pid))),
+                    e => {
+                        return Err(Error::sys(
+                            e,
+                            format!("{op}: poll pidfd of pid {}", self.pid),
+                        ))
+                    }
                 }
             }
             if r == 0 {
@@ -1270,7 +1328,9 @@ fn fdinfo_pid(fd: RawFd) -> std::result::Result<Option<i32>, Errno> {
 
 /// A numeric field ("Tgid:", "Pid:") of a /proc status-like text.
 fn status_field(buf: &[u8], name: &[u8]) -> Option<i32> {
-    let line = buf.split(|&b| b == b'\n').find_map(|l| l.strip_prefix(name))?;
+    let line = buf
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(name))?;
     let v = std::str::from_utf8(line).ok()?.trim();
     v.parse().ok()
 }
@@ -1310,7 +1370,15 @@ mod tests {
     #[test]
     fn depths_follow_the_ppid_links() {
         // 1 -> 10 -> 11 -> 12, 10 -> 13, 1 -> 20 -> 21
-        let rows = [row(1, 0), row(10, 1), row(11, 10), row(12, 11), row(13, 10), row(20, 1), row(21, 20)];
+        let rows = [
+            row(1, 0),
+            row(10, 1),
+            row(11, 10),
+            row(12, 11),
+            row(13, 10),
+            row(20, 1),
+            row(21, 20),
+        ];
         assert_eq!(tree_depths(&rows, 10), vec![0, 0, 1, 2, 1, 0, 0]);
         assert_eq!(tree_depths(&rows, 1), vec![0, 1, 2, 3, 2, 1, 2]);
         assert_eq!(tree_depths(&rows, 99), vec![0; 7]);
@@ -1331,7 +1399,12 @@ mod tests {
     fn bad_filters_and_signals() {
         let e = kill(&Filter::new(), libc::SIGTERM, &KillOptions::default()).unwrap_err();
         assert_eq!(e.errno(), Errno::EINVAL);
-        let e = kill(&Filter::new().session(0), libc::SIGTERM, &KillOptions::default()).unwrap_err();
+        let e = kill(
+            &Filter::new().session(0),
+            libc::SIGTERM,
+            &KillOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.errno(), Errno::EINVAL);
         assert!(e.message().contains("sid 0"), "{e}");
         let e = processes(&Filter::new().group(-3)).unwrap_err();
@@ -1342,14 +1415,22 @@ mod tests {
             escalate: Some(libc::SIGKILL),
             ..KillOptions::default()
         };
-        assert_eq!(kill(&Filter::new().session(1), libc::SIGTERM, &o).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(
+            kill(&Filter::new().session(1), libc::SIGTERM, &o)
+                .unwrap_err()
+                .errno(),
+            Errno::EINVAL
+        );
     }
 
     #[test]
     fn listing_has_self_in_pid_order() {
         let all = processes(&Filter::new()).unwrap();
         assert!(all.windows(2).all(|w| w[0].pid < w[1].pid));
-        let me = all.iter().find(|p| p.pid == ids::getpid()).expect("self listed");
+        let me = all
+            .iter()
+            .find(|p| p.pid == ids::getpid())
+            .expect("self listed");
         assert_eq!(me.uid, nix::unistd::getuid().as_raw());
         let mine = processes(&Filter::new().session(ids::getsid(0).unwrap())).unwrap();
         assert!(mine.iter().any(|p| p.pid == ids::getpid()));
@@ -1361,14 +1442,20 @@ mod tests {
         let p = Process::open(0).unwrap();
         assert_eq!(p.pid(), ids::getpid());
         p.signal(0).unwrap();
-        assert_eq!(p.wait(Some(Duration::ZERO)).unwrap_err().errno(), Errno::EDEADLK);
+        assert_eq!(
+            p.wait(Some(Duration::ZERO)).unwrap_err().errno(),
+            Errno::EDEADLK
+        );
         assert_eq!(p.query().unwrap().pid, ids::getpid());
         assert_eq!(Process::open(-1).unwrap_err().errno(), Errno::EINVAL);
     }
 
     #[test]
     fn child_exit_is_reaped_once() {
-        let child = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .unwrap();
         let p = Process::open(child.id() as i32).unwrap();
         let st = p.wait(None).unwrap().expect("our child is reaped");
         assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 7, "{st:#x}");
