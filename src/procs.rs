@@ -345,12 +345,14 @@ fn scan(
     with_uid: bool,
     dents: &mut [u8],
     skip: &dyn Fn(&ProcInfo) -> bool,
+    highest: &mut i32,
 ) -> Result<Vec<Found>> {
     let with_uid = with_uid || filter.uid.is_some();
     let mut rows: Vec<(ProcInfo, bool)> = Vec::new();
     let mut failure = None;
     let tree = filter.ancestor.is_some();
     dir.each_pid(dents, |pid| {
+        *highest = (*highest).max(pid);
         if failure.is_some() {
             return;
         }
@@ -454,7 +456,7 @@ pub(crate) fn list(filter: &Filter, with_uid: bool) -> Result<Vec<ProcInfo>> {
     filter.check("list processes")?;
     let dir = ProcDir::open("list processes")?;
     let mut dents = vec![0u8; 32 * 1024];
-    Ok(scan(&dir, filter, with_uid, &mut dents, &|_| false)?
+    Ok(scan(&dir, filter, with_uid, &mut dents, &|_| false, &mut 0)?
         .into_iter()
         .map(|f| f.info)
         .collect())
@@ -542,10 +544,12 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
         filter: *filter,
         me: ids::getpid(),
         seen: HashSet::new(),
+        tree: HashSet::new(),
         members: Vec::new(),
         report: KillReport::default(),
         scans: 0,
         keep_fds: opts.wait,
+        fd_limit: soft_fd_limit(),
         dents: vec![0u8; 32 * 1024],
     };
     let deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -593,10 +597,15 @@ struct Killer {
     me: i32,
     /// (pid, start time) of every member met so far, signalled or refused.
     seen: HashSet<(i32, u64)>,
+    /// pids of the members met so far: a probed process whose parent is
+    /// one of them descends from the filter's ancestor.
+    tree: HashSet<i32>,
     members: Vec<Member>,
     report: KillReport,
     scans: u32,
     keep_fds: bool,
+    /// The soft RLIMIT_NOFILE at the start.
+    fd_limit: u64,
     dents: Vec<u8>,
 }
 
@@ -613,12 +622,15 @@ impl Killer {
             self.scans += 1;
             let me = self.me;
             let seen = &self.seen;
-            let mut found = scan(&self.dir, &self.filter, false, &mut self.dents, &|i| {
-                i.pid == 1
-                    || i.pid == me
-                    || i.flags & PF_KTHREAD != 0
-                    || seen.contains(&(i.pid, i.start_time))
-            })?;
+            let mut highest = 0;
+            let mut found = scan(
+                &self.dir,
+                &self.filter,
+                false,
+                &mut self.dents,
+                &|i| excluded(i, me) || seen.contains(&(i.pid, i.start_time)),
+                &mut highest,
+            )?;
             if found.is_empty() {
                 return Ok(met);
             }
@@ -627,18 +639,72 @@ impl Killer {
             // restart what was just killed.
             found.sort_by_key(|f| std::cmp::Reverse(f.depth));
             for f in found {
-                self.seen.insert((f.info.pid, f.info.start_time));
-                met += 1;
-                match self.signal_one(&f.info, sig)? {
-                    Sent::Yes(m) => {
-                        self.report.signalled += 1;
-                        self.members.push(m);
-                    }
-                    Sent::Refused => self.report.refused += 1,
-                    Sent::Gone => {}
-                }
+                met += self.meet(&f.info, sig)?;
+            }
+            met += self.follow_new(sig, highest)?;
+        }
+    }
+
+    /// Signals one member found by a scan or a probe (once per process).
+    fn meet(&mut self, info: &ProcInfo, sig: i32) -> Result<u32> {
+        if !self.seen.insert((info.pid, info.start_time)) {
+            return Ok(0);
+        }
+        self.tree.insert(info.pid);
+        match self.signal_one(info, sig)? {
+            Sent::Yes(m) => {
+                self.report.signalled += 1;
+                self.members.push(m);
+            }
+            Sent::Refused => self.report.refused += 1,
+            Sent::Gone => {}
+        }
+        Ok(1)
+    }
+
+    /// Looks at the pids handed out since the scan (up to the namespace's
+    /// `ns_last_pid`) and signals the new members among them at once, round
+    /// after round while new ones appear. A whole scan of /proc takes
+    /// milliseconds; a chain of forks (each link forks and exits) moves on
+    /// in a fraction of that, so scans alone would always find a link that
+    /// is already gone. Pids are handed out in increasing order, so the
+    /// new ones are found by probing only those above the scan's highest.
+    fn follow_new(&mut self, sig: i32, mut highest: i32) -> Result<u32> {
+        let mut met = 0;
+        for _ in 0..FOLLOW_ROUNDS {
+            let Some(last) = last_pid() else {
+                return Ok(met);
+            };
+            // Nothing new, or pids wrapped around (the next scan sees them).
+            if last <= highest || last - highest > FOLLOW_SPAN {
+                return Ok(met);
+            }
+            let mut found_any = false;
+            for pid in highest + 1..=last {
+                let (me, filter, tree, seen) = (self.me, self.filter, &self.tree, &self.seen);
+                let row = self
+                    .dir
+                    .row(pid, filter.uid.is_some(), |i| {
+                        !excluded(i, me)
+                            && filter.matches_stat(i)
+                            && !seen.contains(&(i.pid, i.start_time))
+                            && filter
+                                .ancestor
+                                .map_or(true, |a| i.ppid == a || tree.contains(&i.ppid))
+                    })
+                    .map_err(|e| Error::sys(e, format!("kill: read /proc/{pid}/stat")))?;
+                let Some(info) = row.filter(|i| fits(filter.uid, i.uid)) else {
+                    continue;
+                };
+                found_any = true;
+                met += self.meet(&info, sig)?;
+            }
+            highest = last;
+            if !found_any {
+                return Ok(met);
             }
         }
+        Ok(met)
     }
 
     /// Opens `row`'s process, re-checks it and signals it.
@@ -679,10 +745,11 @@ impl Killer {
             // continued (systemd sends SIGCONT after SIGTERM too).
             let _ = send(pidfd.as_ref(), pid, libc::SIGCONT);
         }
+        let keep = self.keep_fds && pidfd.as_ref().is_some_and(|fd| self.below_reserve(fd));
         Ok(Sent::Yes(Member {
             pid,
             start_time: row.start_time,
-            pidfd: pidfd.filter(|_| self.keep_fds),
+            pidfd: pidfd.filter(|_| keep),
             exited: false,
         }))
     }
@@ -699,6 +766,13 @@ impl Killer {
                 Err(e) => return Err(Error::sys(e, format!("kill: pidfd_open of pid {pid}"))),
             }
         }
+    }
+
+    /// Whether a pidfd may be kept: descriptors are handed out lowest
+    /// first, so its number tells how many are in use, and FD_RESERVE stay
+    /// free for /proc reads and the caller's other threads.
+    fn below_reserve(&self, fd: &OwnedFd) -> bool {
+        (fd.as_raw_fd() as u64) + FD_RESERVE < self.fd_limit
     }
 
     /// Closes every kept pidfd; false when there was none.
@@ -763,6 +837,9 @@ impl Killer {
             Err(Errno::EMFILE) | Err(Errno::ENFILE) => return Ok(Reopened::NoRoom),
             Err(e) => return Err(Error::sys(e, format!("kill: pidfd_open of pid {pid}"))),
         };
+        if !self.below_reserve(&fd) {
+            return Ok(Reopened::NoRoom);
+        }
         Ok(match self.same_process(pid, start)? {
             true => Reopened::Fd(fd),
             false => Reopened::Exited,
@@ -892,6 +969,42 @@ impl Killer {
     }
 }
 
+/// Rounds of [`Killer::follow_new`] per scan, and the widest pid range it
+/// probes in one round (beyond it, a full scan is cheaper).
+const FOLLOW_ROUNDS: u32 = 10_000;
+const FOLLOW_SPAN: i32 = 4096;
+
+/// pid 1, the caller and kernel threads are never members; nor is a
+/// zombie, which has exited already (a signal does nothing to it).
+fn excluded(i: &ProcInfo, me: i32) -> bool {
+    i.pid == 1 || i.pid == me || i.flags & PF_KTHREAD != 0 || i.state == b'Z' || i.state == b'X'
+}
+
+/// Descriptors kept free when pidfds are held for a wait.
+const FD_RESERVE: u64 = 16;
+
+fn soft_fd_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit we own.
+    match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } {
+        0 => rl.rlim_cur,
+        _ => 1024,
+    }
+}
+
+/// The last pid handed out in our pid namespace; None where it cannot be
+/// read.
+fn last_pid() -> Option<i32> {
+    let fd = sys::open_cloexec(c"/proc/sys/kernel/ns_last_pid", libc::O_RDONLY).ok()?;
+    let mut buf = [0u8; 16];
+    let n = sys::read_retry(&fd, &mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    text.trim().parse().ok()
+}
+
 enum Opened {
     Fd(OwnedFd),
     NoPidfd,
@@ -958,8 +1071,9 @@ impl Process {
         };
         let pidfd = match sys::pidfd_open(pid) {
             Ok(fd) => Some(fd),
-            // EINVAL: a thread id that does not lead its thread group.
-            Err(Errno::ESRCH) | Err(Errno::EINVAL) => return Err(none()),
+            // A thread id that does not lead its thread group: EINVAL
+            // before Linux 6.9, ENOENT since.
+            Err(Errno::ESRCH) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => return Err(none()),
             Err(Errno::ENOSYS) => None,
             Err(e) => {
                 return Err(Error::sys(
