@@ -345,14 +345,12 @@ fn scan(
     with_uid: bool,
     dents: &mut [u8],
     skip: &dyn Fn(&ProcInfo) -> bool,
-    highest: &mut i32,
 ) -> Result<Vec<Found>> {
     let with_uid = with_uid || filter.uid.is_some();
     let mut rows: Vec<(ProcInfo, bool)> = Vec::new();
     let mut failure = None;
     let tree = filter.ancestor.is_some();
     dir.each_pid(dents, |pid| {
-        *highest = (*highest).max(pid);
         if failure.is_some() {
             return;
         }
@@ -456,7 +454,7 @@ pub(crate) fn list(filter: &Filter, with_uid: bool) -> Result<Vec<ProcInfo>> {
     filter.check("list processes")?;
     let dir = ProcDir::open("list processes")?;
     let mut dents = vec![0u8; 32 * 1024];
-    Ok(scan(&dir, filter, with_uid, &mut dents, &|_| false, &mut 0)?
+    Ok(scan(&dir, filter, with_uid, &mut dents, &|_| false)?
         .into_iter()
         .map(|f| f.info)
         .collect())
@@ -622,17 +620,21 @@ impl Killer {
             self.scans += 1;
             let me = self.me;
             let seen = &self.seen;
-            let mut highest = 0;
-            let mut found = scan(
-                &self.dir,
-                &self.filter,
-                false,
-                &mut self.dents,
-                &|i| excluded(i, me) || seen.contains(&(i.pid, i.start_time)),
-                &mut highest,
-            )?;
+            // Pids handed out from here on are above `base` (until they
+            // wrap around): follow_new looks at those.
+            let base = last_pid();
+            let mut found = scan(&self.dir, &self.filter, false, &mut self.dents, &|i| {
+                excluded(i, me) || seen.contains(&(i.pid, i.start_time))
+            })?;
             if found.is_empty() {
-                return Ok(met);
+                // Nothing new in the listing; a forking member may have
+                // moved on to a pid past it.
+                let followed = self.follow_new(sig, base)?;
+                met += followed;
+                if followed == 0 {
+                    return Ok(met);
+                }
+                continue;
             }
             // Children before parents: a parent that dies first would have
             // its children reparented, and a supervisor among them could
@@ -641,7 +643,7 @@ impl Killer {
             for f in found {
                 met += self.meet(&f.info, sig)?;
             }
-            met += self.follow_new(sig, highest)?;
+            met += self.follow_new(sig, base)?;
         }
     }
 
@@ -664,45 +666,61 @@ impl Killer {
 
     /// Looks at the pids handed out since the scan (up to the namespace's
     /// `ns_last_pid`) and signals the new members among them at once, round
-    /// after round while new ones appear. A whole scan of /proc takes
+    /// after round while new ones appear (`base`: ns_last_pid before the
+    /// scan). A whole scan of /proc takes
     /// milliseconds; a chain of forks (each link forks and exits) moves on
     /// in a fraction of that, so scans alone would always find a link that
     /// is already gone. Pids are handed out in increasing order, so the
-    /// new ones are found by probing only those above the scan's highest.
-    fn follow_new(&mut self, sig: i32, mut highest: i32) -> Result<u32> {
+    /// new ones are found by probing only those above `base`.
+    fn follow_new(&mut self, sig: i32, base: Option<i32>) -> Result<u32> {
         let mut met = 0;
+        let Some(mut highest) = base else {
+            return Ok(met);
+        };
+        let mut quiet = 0;
         for _ in 0..FOLLOW_ROUNDS {
             let Some(last) = last_pid() else {
                 return Ok(met);
             };
-            // Nothing new, or pids wrapped around (the next scan sees them).
-            if last <= highest || last - highest > FOLLOW_SPAN {
+            // Far ahead (or wrapped around): the next scan sees them.
+            if last - highest > FOLLOW_SPAN || last < highest - FOLLOW_OVERLAP {
                 return Ok(met);
             }
-            let mut found_any = false;
-            for pid in highest + 1..=last {
+            // Any process of the set in the range, a zombie too (a link
+            // that has just forked and exited), says the set is still
+            // forking: look again.
+            let mut active = false;
+            // Newest first: the live end of a chain of forks is the last pid.
+            // The last few pids again too: a pid is handed out before its
+            // process shows in /proc, so a probe may have come too early.
+            for pid in ((highest - FOLLOW_OVERLAP).max(1)..=last).rev() {
                 let (me, filter, tree, seen) = (self.me, self.filter, &self.tree, &self.seen);
+                let mut of_set = false;
                 let row = self
                     .dir
                     .row(pid, filter.uid.is_some(), |i| {
-                        !excluded(i, me)
-                            && filter.matches_stat(i)
-                            && !seen.contains(&(i.pid, i.start_time))
+                        of_set = filter.matches_stat(i)
                             && filter
                                 .ancestor
-                                .map_or(true, |a| i.ppid == a || tree.contains(&i.ppid))
+                                .map_or(true, |a| i.ppid == a || tree.contains(&i.ppid));
+                        of_set && !excluded(i, me) && !seen.contains(&(i.pid, i.start_time))
                     })
                     .map_err(|e| Error::sys(e, format!("kill: read /proc/{pid}/stat")))?;
+                active |= of_set;
                 let Some(info) = row.filter(|i| fits(filter.uid, i.uid)) else {
                     continue;
                 };
-                found_any = true;
                 met += self.meet(&info, sig)?;
             }
-            highest = last;
-            if !found_any {
+            highest = highest.max(last);
+            // The set may have moved on past `last` while we looked, or a
+            // child may still be on its way into /proc: give up only after
+            // a few rounds without a trace of it.
+            quiet = if active { 0 } else { quiet + 1 };
+            if quiet == FOLLOW_QUIET_ROUNDS {
                 return Ok(met);
             }
+            std::thread::yield_now();
         }
         Ok(met)
     }
@@ -973,6 +991,8 @@ impl Killer {
 /// probes in one round (beyond it, a full scan is cheaper).
 const FOLLOW_ROUNDS: u32 = 10_000;
 const FOLLOW_SPAN: i32 = 4096;
+const FOLLOW_QUIET_ROUNDS: u32 = 8;
+const FOLLOW_OVERLAP: i32 = 2;
 
 /// pid 1, the caller and kernel threads are never members; nor is a
 /// zombie, which has exited already (a signal does nothing to it).
