@@ -38,6 +38,12 @@
 #define PIDKIT_DETACH_OPTS_INIT { (uint32_t)sizeof(pidkit_detach_opts), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 /** Initializer for pidkit_spawn_opts (all defaults). */
 #define PIDKIT_SPAWN_OPTS_INIT { (uint32_t)sizeof(pidkit_spawn_opts), 0, 0, 0, 0, 0, 0, 0 }
+/** Initializer for pidkit_proc_filter (no criterion: set flags and the members they name). */
+#define PIDKIT_PROC_FILTER_INIT { (uint32_t)sizeof(pidkit_proc_filter), 0, 0, 0, 0, 0, 0 }
+/** Initializer for pidkit_kill_opts (all defaults: signal, do not wait). */
+#define PIDKIT_KILL_OPTS_INIT { (uint32_t)sizeof(pidkit_kill_opts), 0, 0, 0 }
+/** Initializer for pidkit_kill_result: `pidkit_kill_result r = PIDKIT_KILL_RESULT_INIT;` */
+#define PIDKIT_KILL_RESULT_INIT { (uint32_t)sizeof(pidkit_kill_result), 0, 0, 0, 0, 0 }
 
 
 /**
@@ -189,9 +195,48 @@
 #define PIDKIT_SPAWN_INHERIT_STDERR (1 << 6)
 
 /**
+ * Filter member `sid` applies: members of this session.
+ */
+#define PIDKIT_PROC_MATCH_SID (1 << 0)
+
+/**
+ * Filter member `pgid` applies: members of this process group.
+ */
+#define PIDKIT_PROC_MATCH_PGID (1 << 1)
+
+/**
+ * Filter member `ppid` applies: children of this process.
+ */
+#define PIDKIT_PROC_MATCH_PPID (1 << 2)
+
+/**
+ * Filter member `ancestor` applies: its children, their children and so
+ * on (not `ancestor` itself).
+ */
+#define PIDKIT_PROC_MATCH_DESCENDANTS (1 << 3)
+
+/**
+ * Filter member `uid` applies: processes with this real uid.
+ */
+#define PIDKIT_PROC_MATCH_UID (1 << 4)
+
+/**
+ * Return only when every signalled process has exited (a zombie has
+ * exited), scanning once more afterwards.
+ */
+#define PIDKIT_KILL_WAIT (1 << 0)
+
+/**
  * An acquired pidfile: the open, flock-locked file. Opaque.
  */
 typedef struct pidkit_pidfile pidkit_pidfile;
+
+/**
+ * A pinned process: a pidfd (or, where the kernel has none, its pid and
+ * start time, checked before every use). Opaque; free it with
+ * pidkit_proc_close.
+ */
+typedef struct pidkit_proc pidkit_proc;
 
 /**
  * One row of `ps -o comm,pid,ppid,pgid,sid` and more: what psutil's
@@ -391,6 +436,105 @@ typedef struct pidkit_spawn_opts {
    */
   pid_t *holder;
 } pidkit_spawn_opts;
+
+/**
+ * Which processes pidkit_proc_list and pidkit_proc_kill are about: a
+ * process matches when every member whose flag is set matches. Ids are
+ * explicit and > 0 (pass getsid(0) for "my session"): an id <= 0 under an
+ * applying flag is -EINVAL, so a 0 that came from a failed or unknown
+ * lookup can never mean "the caller's" or "all". Initialize with
+ * PIDKIT_PROC_FILTER_INIT.
+ */
+typedef struct pidkit_proc_filter {
+  /**
+   * sizeof(pidkit_proc_filter) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_PROC_MATCH_*: which members below apply.
+   */
+  uint32_t flags;
+  /**
+   * PIDKIT_PROC_MATCH_SID: session id.
+   */
+  pid_t sid;
+  /**
+   * PIDKIT_PROC_MATCH_PGID: process group id.
+   */
+  pid_t pgid;
+  /**
+   * PIDKIT_PROC_MATCH_PPID: parent pid.
+   */
+  pid_t ppid;
+  /**
+   * PIDKIT_PROC_MATCH_DESCENDANTS: its children, their children and so
+   * on (not ancestor itself).
+   */
+  pid_t ancestor;
+  /**
+   * PIDKIT_PROC_MATCH_UID: real uid.
+   */
+  uint32_t uid;
+} pidkit_proc_filter;
+
+/**
+ * Options for pidkit_proc_kill. Initialize with PIDKIT_KILL_OPTS_INIT;
+ * NULL options mean all defaults (signal, do not wait).
+ */
+typedef struct pidkit_kill_opts {
+  /**
+   * sizeof(pidkit_kill_opts) as the caller was compiled.
+   */
+  uint32_t size;
+  /**
+   * PIDKIT_KILL_* flags.
+   */
+  uint32_t flags;
+  /**
+   * PIDKIT_KILL_WAIT: how long to wait for the signalled processes to
+   * exit, in milliseconds; -1 = forever; 0 = look once. Other negative
+   * values -EINVAL; ignored without PIDKIT_KILL_WAIT.
+   */
+  int32_t timeout_ms;
+  /**
+   * PIDKIT_KILL_WAIT with timeout_ms >= 0: sent to those still alive
+   * when timeout_ms has passed, then waited for once more up to
+   * timeout_ms; 0 = none. Without WAIT, or with timeout_ms -1: -EINVAL.
+   */
+  int32_t escalate_sig;
+} pidkit_kill_opts;
+
+/**
+ * What pidkit_proc_kill did. Set `size` (PIDKIT_KILL_RESULT_INIT does):
+ * a member is written only if it lies wholly within `size`; a `size` too
+ * small to hold `signalled` is -EINVAL.
+ */
+typedef struct pidkit_kill_result {
+  /**
+   * Set by the caller to sizeof(pidkit_kill_result).
+   */
+  uint32_t size;
+  /**
+   * Processes that received sig (the return value).
+   */
+  uint32_t signalled;
+  /**
+   * Matching processes the caller may not signal (EPERM).
+   */
+  uint32_t refused;
+  /**
+   * With PIDKIT_KILL_WAIT: still running at the end.
+   */
+  uint32_t alive;
+  /**
+   * Sent escalate_sig.
+   */
+  uint32_t escalated;
+  /**
+   * 1 when the 64th scan still found new members.
+   */
+  uint32_t incomplete;
+} pidkit_kill_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -689,6 +833,163 @@ int pidkit_detach_ready(int status);
 pid_t pidkit_spawn(const char *const *argv,
                    const char *const *envp,
                    const struct pidkit_spawn_opts *opts);
+
+/**
+ * Opens a handle on the process with this pid (0 = the caller) and sets
+ * `*out`. A zombie can be opened. -ESRCH: no such process (also for a
+ * thread id that is not a process); -EINVAL: pid < 0 or `out` NULL;
+ * -EXDEV: without pidfds, /proc belongs to another pid namespace.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+int pidkit_proc_open(pid_t pid, struct pidkit_proc **out);
+
+/**
+ * A handle from a pidfd the caller already has (clone3 CLONE_PIDFD,
+ * SCM_RIGHTS, pidfd_open): the handle keeps its own duplicate; the
+ * caller's descriptor stays the caller's. -EBADF / -EINVAL for a
+ * descriptor that is not a pidfd; -ESRCH when its process has been reaped.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+int pidkit_proc_open_pidfd(int pidfd, struct pidkit_proc **out);
+
+/**
+ * The pid of the pinned process. -EINVAL for NULL.
+ *
+ * # Safety
+ * `p` is NULL or a live handle.
+ */
+pid_t pidkit_proc_pid(const struct pidkit_proc *p);
+
+/**
+ * Its pidfd, owned by the handle (close-on-exec): poll(2) reports POLLIN
+ * once the process has exited. Do not close it; pidkit_proc_close does.
+ * -ENOSYS where the kernel has no pidfds; -EINVAL for NULL.
+ *
+ * # Safety
+ * `p` is NULL or a live handle.
+ */
+int pidkit_proc_fd(const struct pidkit_proc *p);
+
+/**
+ * Sends `sig` to the pinned process. 0: sent (sig 0 checks only;
+ * signalling a zombie succeeds and does nothing). -ESRCH once the process
+ * has been reaped, even when its pid names another process by now: that
+ * process never receives anything. -EINVAL: bad signal or NULL; -EPERM.
+ *
+ * # Safety
+ * `p` is NULL or a live handle.
+ */
+int pidkit_proc_signal(struct pidkit_proc *p, int sig);
+
+/**
+ * Waits until the process has exited: any process, not only the caller's
+ * children, and without a polling loop where pidfds exist (poll(2) on the
+ * pidfd). 0: it has exited; if it is the caller's child and not yet
+ * reaped, this call reaps it (waitid P_PIDFD: never a recycled pid) and
+ * `*status` gets the waitpid(2) status; in every other case (another
+ * process's child, already reaped, SIGCHLD ignored) `*status` = -1.
+ * -ETIMEDOUT. -EDEADLK for a handle on the caller itself. `timeout_ms` -1
+ * = forever, 0 = look once; other negative values -EINVAL. A signal
+ * handler running meanwhile does not end the wait.
+ *
+ * # Safety
+ * `p` is NULL or a live handle; `status` is NULL or writable.
+ */
+int pidkit_proc_wait(struct pidkit_proc *p, int timeout_ms, int *status);
+
+/**
+ * Fills `*out` as pidkit_proc_info_get does, for the pinned process (a
+ * zombie too). -ESRCH once it has been reaped: never the row of another
+ * process that has its pid. -EINVAL for NULL or `out->size` too small for
+ * pid..sid.
+ *
+ * # Safety
+ * `p` is NULL or a live handle; `out` is NULL or points to `out->size`
+ * writable bytes.
+ */
+int pidkit_proc_query(const struct pidkit_proc *p, struct pidkit_proc_info *out);
+
+/**
+ * Frees the handle and closes its pidfd. Never signals, waits or reaps.
+ * NULL -> 0.
+ *
+ * # Safety
+ * `p` is NULL or a live handle, not used again afterwards.
+ */
+int pidkit_proc_close(struct pidkit_proc *p);
+
+/**
+ * Lists the processes matching `filter` (NULL = every process) in
+ * ascending pid order into `rows`: an array of `max_rows` elements of
+ * `row_size` bytes (sizeof(pidkit_proc_info) of the caller; members are
+ * written by the same rules as pidkit_proc_info_get's `size`, and each
+ * written row's `size` is set to the smaller of `row_size` and the
+ * library's own sizeof(pidkit_proc_info), so a newer caller learns which
+ * members an older library filled; `row_size` too small for pid..sid is
+ * -EINVAL). Returns how many processes matched, which may exceed
+ * `max_rows`: then only the first `max_rows` are written (call again with
+ * a larger array, as with snprintf). `rows` NULL with `max_rows` 0 only
+ * counts.
+ *
+ * /proc is read once: per process one read of /proc/PID/stat (and of
+ * /proc/PID/status for the real uid, only when a row shows `uid` or the
+ * filter asks for it). Kernel threads are listed, as `ps -e` shows them;
+ * a process that exits during the scan is left out; a row is never
+ * half-filled or mixed from two processes. -EXDEV: /proc belongs to
+ * another pid namespace; -EINVAL: an id <= 0 under an applying flag, bad
+ * filter flags, `rows` NULL with `max_rows` > 0.
+ *
+ * # Safety
+ * `filter` is NULL or points to `filter->size` readable bytes; `rows` is
+ * NULL or points to `max_rows * row_size` writable bytes.
+ */
+int pidkit_proc_list(const struct pidkit_proc_filter *filter,
+                     struct pidkit_proc_info *rows,
+                     size_t row_size,
+                     size_t max_rows);
+
+/**
+ * Signals every process matching `filter`, each through a handle opened
+ * after the scan and re-checked (same start time; and still matching,
+ * except that PPID/DESCENDANTS membership is judged at the scan: a member
+ * whose parent died meanwhile was reparented, not released). Descendants
+ * are signalled children before parents. Scans again until a scan finds no
+ * matching process it has not yet signalled, so members forked during the
+ * call are reached too (at most 64 scans; `result->incomplete` says when
+ * that was not enough); between scans the pids handed out since the scan
+ * began (/proc/sys/kernel/ns_last_pid) are looked at too, so a chain of
+ * short-lived forks cannot outrun the scans. pid 1, the caller, kernel
+ * threads and zombies (they have exited already) never count as matches;
+ * nothing is ever reaped. After a signal other than SIGKILL
+ * and SIGCONT, a stopped member is also sent SIGCONT so that it can act
+ * on it (as systemd does).
+ *
+ * Returns how many processes were signalled (0: none matched). -EINVAL:
+ * filter NULL or without a PIDKIT_PROC_MATCH_* flag (every process:
+ * never), an id <= 0, bad signal or options, `result->size` too small.
+ * -EPERM: processes matched but none could be signalled. -EXDEV: /proc is
+ * not the caller's namespace's.
+ *
+ * With PIDKIT_KILL_WAIT it then waits, without a polling loop where pidfds
+ * exist, until every signalled process has exited (a zombie has exited),
+ * and then scans again, treating members found now the same way; for any
+ * number of processes with a bounded number of descriptors (never -EMFILE
+ * because there are many); -ETIMEDOUT if some are still alive at the end
+ * (`result->alive` says how many). `*result` (may be NULL) is written on
+ * success and on -ETIMEDOUT.
+ *
+ * # Safety
+ * `filter` and `opts` are NULL or point to their `size` readable bytes;
+ * `result` is NULL or points to `result->size` writable bytes.
+ */
+int pidkit_proc_kill(const struct pidkit_proc_filter *filter,
+                     int sig,
+                     const struct pidkit_kill_opts *opts,
+                     struct pidkit_kill_result *result);
 
 /**
  * Sends `state` to the service manager, as sd_notify(3) does but without

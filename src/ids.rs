@@ -157,6 +157,9 @@ pub struct ProcInfo {
     pub vsize_bytes: u64,
     /// Command name, NUL-padded (at most 31 bytes used).
     pub comm: [u8; 32],
+    /// The kernel's per-process flags (`PF_*`, the ninth field of `stat`):
+    /// `PF_KTHREAD` (0x0020_0000) marks a kernel thread.
+    pub flags: u32,
 }
 
 impl ProcInfo {
@@ -206,8 +209,10 @@ pub fn parse_stat(buf: &[u8], page_size: u64) -> Option<ProcInfo> {
     info.sid = to_i32(parse_i64(next()?)?)?;
     info.tty_nr = to_i32(parse_i64(next()?)?)?;
     info.tpgid = to_i32(parse_i64(next()?)?)?;
-    // flags minflt cminflt majflt cmajflt
-    for _ in 0..5 {
+    // Kernels print flags as an unsigned 32-bit number.
+    info.flags = u32::try_from(parse_u64(next()?)?).ok()?;
+    // minflt cminflt majflt cmajflt
+    for _ in 0..4 {
         next()?;
     }
     info.utime = parse_u64(next()?)?;
@@ -391,6 +396,7 @@ mod tests {
         assert_eq!(i.start_time, 123456);
         assert_eq!(i.vsize_bytes, 10485760);
         assert_eq!(i.rss_bytes, 300 * 4096);
+        assert_eq!(i.flags, 4194560);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   whether its exec succeeded;
 //! - [`ids`]: pid, ppid, tid, pgid, sid, liveness, and a parsed
 //!   `/proc/PID/stat` row;
+//! - [`procs`]: process handles pinned by a pidfd ([`Process`]), one-pass
+//!   listings of /proc ([`processes`]), and signalling a whole session,
+//!   process group or tree without ever hitting a recycled pid ([`kill`]);
 //! - [`notify`]: systemd's readiness protocol (sd_notify) without libsystemd.
 //!
 //! The modules above are safe Rust and know nothing of C; `ffi` (private:
@@ -27,6 +30,7 @@ mod ffi;
 pub mod ids;
 pub mod notify;
 pub mod pidfile;
+pub mod procs;
 pub mod spawn;
 mod path;
 mod sys;
@@ -34,6 +38,7 @@ mod sys;
 pub use error::{Error, Result};
 pub use ids::{proc_info, ProcInfo};
 pub use pidfile::Pidfile;
+pub use procs::{kill, processes, Filter, KillOptions, KillReport, Process};
 pub use spawn::Spawn;
 
 /// Major version of the library; with MINOR and PATCH it is what

@@ -105,3 +105,62 @@ fn proc_info_of_self() {
     assert_eq!(i.sid, pidkit::ids::getsid(0).unwrap());
     assert!(!i.comm_bytes().is_empty());
 }
+
+/// A Process handle pins our child: signal, wait (reaps, with the status),
+/// and afterwards neither signal nor query reach its recycled pid.
+#[test]
+fn process_handle_signals_and_reaps_a_child() {
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let p = pidkit::Process::open(child.id() as i32).unwrap();
+    assert_eq!(p.query().unwrap().ppid, std::process::id() as i32);
+    assert_eq!(
+        p.wait(Some(std::time::Duration::ZERO)).unwrap_err().errno(),
+        Errno::ETIMEDOUT
+    );
+    p.signal(libc::SIGTERM).unwrap();
+    let status = p
+        .wait(None)
+        .unwrap()
+        .expect("our child: reaped with a status");
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
+    assert_eq!(p.signal(0).unwrap_err().errno(), Errno::ESRCH);
+    assert_eq!(p.query().unwrap_err().errno(), Errno::ESRCH);
+    std::mem::forget(child); // reaped by the handle
+}
+
+/// processes() and kill() with a descendants filter: the shell's two
+/// sleeps are listed, killed and waited for; the shell itself is left.
+#[test]
+fn kill_the_descendants_of_a_shell() {
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "sleep 30 & sleep 30 & wait"])
+        .spawn()
+        .unwrap();
+    let pid = sh.id() as i32;
+    let filter = pidkit::Filter::new().descendants_of(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut listed = Vec::new();
+    while std::time::Instant::now() < deadline {
+        listed = pidkit::processes(&filter).unwrap();
+        if listed.len() == 2 && listed.iter().all(|p| p.comm_bytes() == b"sleep") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|p| p.ppid == pid));
+    let opts = pidkit::KillOptions {
+        wait: true,
+        timeout: Some(std::time::Duration::from_secs(10)),
+        escalate: Some(libc::SIGKILL),
+    };
+    let report = pidkit::kill(&filter, libc::SIGTERM, &opts).unwrap();
+    assert_eq!((report.signalled, report.alive, report.refused), (2, 0, 0));
+    // The shell's wait returns once both are gone; it exits on its own.
+    assert!(sh.wait().unwrap().success());
+    let none = pidkit::kill(&pidkit::Filter::new(), libc::SIGTERM, &opts).unwrap_err();
+    assert_eq!(none.errno(), Errno::EINVAL);
+}

@@ -59,7 +59,7 @@ const PROC_INFO_ENDS: &[usize] = member_ends!(pidkit_proc_info;
     stime: u64, rss_bytes: u64, vsize_bytes: u64, comm: [std::os::raw::c_char; 32]);
 
 /// The smallest `size` that holds `pid`, `ppid`, `pgid` and `sid`.
-const PROC_INFO_MIN_SIZE: usize = std::mem::offset_of!(pidkit_proc_info, sid) + 4;
+pub(crate) const PROC_INFO_MIN_SIZE: usize = std::mem::offset_of!(pidkit_proc_info, sid) + 4;
 
 impl pidkit_proc_info {
     fn from_core(i: &ids::ProcInfo, size: u32) -> pidkit_proc_info {
@@ -86,6 +86,45 @@ impl pidkit_proc_info {
             comm,
         }
     }
+}
+
+/// End of the `uid` member: a row of at least this size shows the real uid.
+pub(crate) const PROC_INFO_UID_END: usize =
+    std::mem::offset_of!(pidkit_proc_info, uid) + std::mem::size_of::<u32>();
+
+/// Writes `info` into a caller's row of `size` bytes: every member that
+/// lies wholly within `size`; `size` itself only when `set_size` is given
+/// (a listing tells the caller which members it filled).
+///
+/// # Safety
+/// `dst` points to `size` writable bytes (any alignment) and
+/// `size >= PROC_INFO_MIN_SIZE`.
+pub(crate) unsafe fn write_row(
+    dst: *mut u8,
+    size: usize,
+    info: &ids::ProcInfo,
+    set_size: Option<u32>,
+) {
+    let full = pidkit_proc_info::from_core(info, set_size.unwrap_or(0));
+    let n = PROC_INFO_ENDS
+        .iter()
+        .copied()
+        .filter(|&e| e <= size)
+        .max()
+        .unwrap_or(0);
+    let start = if set_size.is_some() {
+        0
+    } else {
+        std::mem::size_of::<u32>()
+    };
+    // SAFETY: bytes [start, n) lie within both `full` and the caller's `size` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&full as *const pidkit_proc_info).cast::<u8>().add(start),
+            dst.add(start),
+            n - start,
+        )
+    };
 }
 
 // The id getters below skip the panic boundary on their success path:
@@ -171,23 +210,8 @@ pub unsafe extern "C" fn pidkit_proc_info_get(pid: pid_t, out: *mut pidkit_proc_
             ));
         }
         let info = ids::proc_info(pid)?;
-        let full = pidkit_proc_info::from_core(&info, size);
-        let n = PROC_INFO_ENDS
-            .iter()
-            .copied()
-            .filter(|&e| e <= size as usize)
-            .max()
-            .unwrap_or(0);
-        let start = std::mem::size_of::<u32>();
-        // SAFETY: bytes [start, n) lie within both `full` and the caller's `size` bytes;
-        // the caller's `size` member itself is left alone.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                (&full as *const pidkit_proc_info).cast::<u8>().add(start),
-                out.cast::<u8>().add(start),
-                n - start,
-            )
-        };
+        // SAFETY: out points to `size` writable bytes (the contract).
+        unsafe { write_row(out.cast::<u8>(), size as usize, &info, None) };
         Ok(0)
     })
 }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod pidfile;
 pub mod detach;
 pub mod spawn;
+pub mod procs;
 pub mod notify;
 
 /// Wraps the body of every exported function: `ffi_entry!("name", { ... })`.

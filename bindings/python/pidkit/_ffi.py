@@ -72,7 +72,47 @@ class ProcInfo(ctypes.Structure):
     ]
 
 
-# The opaque pidkit_pidfile handle: passed around as a void pointer.
+class ProcFilter(ctypes.Structure):
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("sid", pid_t),
+        ("pgid", pid_t),
+        ("ppid", pid_t),
+        ("ancestor", pid_t),
+        ("uid", ctypes.c_uint32),
+    ]
+
+
+class KillOpts(ctypes.Structure):
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("timeout_ms", ctypes.c_int32),
+        ("escalate_sig", ctypes.c_int32),
+    ]
+
+
+class KillResult(ctypes.Structure):
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("signalled", ctypes.c_uint32),
+        ("refused", ctypes.c_uint32),
+        ("alive", ctypes.c_uint32),
+        ("escalated", ctypes.c_uint32),
+        ("incomplete", ctypes.c_uint32),
+    ]
+
+
+# Flag bits of pidkit_proc_filter and pidkit_kill_opts, as in include/pidkit.h.
+PROC_MATCH_SID = 1 << 0
+PROC_MATCH_PGID = 1 << 1
+PROC_MATCH_PPID = 1 << 2
+PROC_MATCH_DESCENDANTS = 1 << 3
+PROC_MATCH_UID = 1 << 4
+KILL_WAIT = 1 << 0
+
+# The opaque pidkit_pidfile and pidkit_proc handles: passed around as void pointers.
 Handle = ctypes.c_void_p
 
 _P = ctypes.POINTER
@@ -100,11 +140,33 @@ PROTOTYPES = {
     "pidkit_detach": (pid_t, [_P(DetachOpts)]),
     "pidkit_detach_ready": (ctypes.c_int, [ctypes.c_int]),
     "pidkit_spawn": (pid_t, [_char_pp, _char_pp, _P(SpawnOpts)]),
+    "pidkit_proc_open": (ctypes.c_int, [pid_t, _P(Handle)]),
+    "pidkit_proc_open_pidfd": (ctypes.c_int, [ctypes.c_int, _P(Handle)]),
+    "pidkit_proc_pid": (pid_t, [Handle]),
+    "pidkit_proc_fd": (ctypes.c_int, [Handle]),
+    "pidkit_proc_signal": (ctypes.c_int, [Handle, ctypes.c_int]),
+    "pidkit_proc_wait": (ctypes.c_int, [Handle, ctypes.c_int, _P(ctypes.c_int)]),
+    "pidkit_proc_query": (ctypes.c_int, [Handle, _P(ProcInfo)]),
+    "pidkit_proc_close": (ctypes.c_int, [Handle]),
+    "pidkit_proc_list": (ctypes.c_int, [_P(ProcFilter), _P(ProcInfo), ctypes.c_size_t, ctypes.c_size_t]),
+    "pidkit_proc_kill": (ctypes.c_int, [_P(ProcFilter), ctypes.c_int, _P(KillOpts), _P(KillResult)]),
     "pidkit_notify": (ctypes.c_int, [ctypes.c_char_p]),
 }
 
 # Newer than the first release: declared when the loaded library has them.
-OPTIONAL = {"pidkit_notify"}
+PROC_FUNCTIONS = {
+    "pidkit_proc_open",
+    "pidkit_proc_open_pidfd",
+    "pidkit_proc_pid",
+    "pidkit_proc_fd",
+    "pidkit_proc_signal",
+    "pidkit_proc_wait",
+    "pidkit_proc_query",
+    "pidkit_proc_close",
+    "pidkit_proc_list",
+    "pidkit_proc_kill",
+}
+OPTIONAL = {"pidkit_notify"} | PROC_FUNCTIONS
 
 
 def _candidates():

@@ -43,6 +43,12 @@ class HeaderAgreement(TestCase):
         for name, bit in defs:
             self.assertEqual(getattr(pidkit, name, None), 1 << int(bit), name)
 
+    def test_proc_flags_match_the_header(self):
+        defs = re.findall(r"#define PIDKIT_((?:PROC_MATCH|KILL)_[A-Z_]+) \(1 << (\d+)\)", header_text())
+        self.assertGreaterEqual(len(defs), 6)
+        for name, bit in defs:
+            self.assertEqual(getattr(_ffi, name, None), 1 << int(bit), name)
+
     def test_version_matches_the_header(self):
         v = dict(re.findall(r"#define PIDKIT_VERSION_(MAJOR|MINOR|PATCH) (\d+)", header_text()))
         self.assertEqual(pidkit.version(), f"{v['MAJOR']}.{v['MINOR']}.{v['PATCH']}")
@@ -54,6 +60,9 @@ class HeaderAgreement(TestCase):
             "pidkit_detach_opts": _ffi.DetachOpts,
             "pidkit_spawn_opts": _ffi.SpawnOpts,
             "pidkit_proc_info": _ffi.ProcInfo,
+            "pidkit_proc_filter": _ffi.ProcFilter,
+            "pidkit_kill_opts": _ffi.KillOpts,
+            "pidkit_kill_result": _ffi.KillResult,
         }
         lines = []
         for cname, cls in structs.items():
