@@ -15,7 +15,7 @@ BENCH_PYPKGS  := pid==3.0.4 python-daemon==3.1.2 lockfile==0.12.2 psutil==7.2.2
 BENCH_APT     := libbsd-dev libdaemon-dev strace
 BENCH_CFLAGS  ?= -O2 -Wall -Wextra -std=gnu11 -D_GNU_SOURCE
 BENCH_LDPK    := -L$(CURDIR)/$(B) -l:$(SONAME) -Wl,-rpath,$(CURDIR)/$(B)
-BENCH_PROGS   := pidfile detach spawn ids footprint
+BENCH_PROGS   := pidfile detach spawn ids procs footprint
 BENCH_ARGS    ?=
 
 .PHONY: bench bench-deps bench-build
@@ -59,7 +59,7 @@ $(BENCH_DIR)/pidfile: bench/pidfile.c bench/common.h include/pidkit.h $(B)/$(SON
 $(BENCH_DIR)/detach: bench/detach.c bench/common.h include/pidkit.h $(B)/$(SONAME) | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -Iinclude $(if $(BENCH_HAVE_DAEMON),-DHAVE_LIBDAEMON) -o $@ $< $(BENCH_LDPK) $(if $(BENCH_HAVE_DAEMON),-ldaemon)
 
-$(BENCH_DIR)/spawn $(BENCH_DIR)/ids: $(BENCH_DIR)/%: bench/%.c bench/common.h include/pidkit.h $(B)/$(SONAME) | $(BENCH_DIR)
+$(BENCH_DIR)/spawn $(BENCH_DIR)/ids $(BENCH_DIR)/procs: $(BENCH_DIR)/%: bench/%.c bench/common.h include/pidkit.h $(B)/$(SONAME) | $(BENCH_DIR)
 	$(CC) $(BENCH_CFLAGS) -Iinclude -o $@ $< $(BENCH_LDPK)
 
 # Links nothing but libc: it measures what dlopen adds.

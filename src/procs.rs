@@ -554,7 +554,7 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
     let mut first = true;
     let mut timed_out = false;
     loop {
-        let new = k.signal_new(sig)?;
+        let new = k.signal_new(sig, opts.wait)?;
         if !opts.wait || (!first && new == 0) {
             break;
         }
@@ -610,7 +610,7 @@ struct Killer {
 impl Killer {
     /// Scans until a scan finds no new member, signalling each new one.
     /// Returns how many new members (signalled or refused) it met.
-    fn signal_new(&mut self, sig: i32) -> Result<u32> {
+    fn signal_new(&mut self, sig: i32, once: bool) -> Result<u32> {
         let mut met = 0;
         loop {
             if self.scans == MAX_SCANS {
@@ -631,7 +631,7 @@ impl Killer {
                 // moved on to a pid past it.
                 let followed = self.follow_new(sig, base)?;
                 met += followed;
-                if followed == 0 {
+                if followed == 0 || once {
                     return Ok(met);
                 }
                 continue;
@@ -640,11 +640,57 @@ impl Killer {
             // its children reparented, and a supervisor among them could
             // restart what was just killed.
             found.sort_by_key(|f| std::cmp::Reverse(f.depth));
+            // Pin and re-check them all first, then signal them all: the
+            // re-checks read /proc, and processes that are already dying
+            // would compete with them for the CPUs.
+            let mut pinned = Vec::new();
             for f in found {
-                met += self.meet(&f.info, sig)?;
+                if !self.seen.insert((f.info.pid, f.info.start_time)) {
+                    continue;
+                }
+                self.tree.insert(f.info.pid);
+                met += 1;
+                let p = loop {
+                    match self.pin(&f.info)? {
+                        Pin::Room(p) => break p,
+                        Pin::Full if !pinned.is_empty() => self.deliver(&mut pinned, sig)?,
+                        Pin::Full => {
+                            return Err(Error::sys(
+                                Errno::EMFILE,
+                                format!("kill: pidfd_open of pid {}", f.info.pid),
+                            ))
+                        }
+                    }
+                };
+                let Some(p) = p else { continue };
+                let full = p.pidfd.as_ref().is_some_and(|fd| !self.below_reserve(fd));
+                pinned.push(p);
+                if full {
+                    self.deliver(&mut pinned, sig)?;
+                }
             }
+            self.deliver(&mut pinned, sig)?;
             met += self.follow_new(sig, base)?;
+            // With a wait, the scan after it finds what was forked meanwhile.
+            if once {
+                return Ok(met);
+            }
         }
+    }
+
+    /// Signals the pinned members, in order, and records them.
+    fn deliver(&mut self, pinned: &mut Vec<Pinned>, sig: i32) -> Result<()> {
+        for p in pinned.drain(..) {
+            match self.send_pinned(p, sig)? {
+                Sent::Yes(m) => {
+                    self.report.signalled += 1;
+                    self.members.push(m);
+                }
+                Sent::Refused => self.report.refused += 1,
+                Sent::Gone => {}
+            }
+        }
+        Ok(())
     }
 
     /// Signals one member found by a scan or a probe (once per process).
@@ -653,7 +699,17 @@ impl Killer {
             return Ok(0);
         }
         self.tree.insert(info.pid);
-        match self.signal_one(info, sig)? {
+        let sent = match self.pin(info)? {
+            Pin::Room(Some(p)) => self.send_pinned(p, sig)?,
+            Pin::Room(None) => Sent::Gone,
+            Pin::Full => {
+                return Err(Error::sys(
+                    Errno::EMFILE,
+                    format!("kill: pidfd_open of pid {}", info.pid),
+                ))
+            }
+        };
+        match sent {
             Sent::Yes(m) => {
                 self.report.signalled += 1;
                 self.members.push(m);
@@ -682,8 +738,10 @@ impl Killer {
             let Some(last) = last_pid() else {
                 return Ok(met);
             };
-            // Far ahead (or wrapped around): the next scan sees them.
-            if last - highest > FOLLOW_SPAN || last < highest - FOLLOW_OVERLAP {
+            // No pid handed out since we last looked: nothing new exists
+            // (a process is listed before its pid can be handed out again).
+            // Far ahead, or wrapped around: the next scan sees them.
+            if last <= highest || last - highest > FOLLOW_SPAN {
                 return Ok(met);
             }
             // Any process of the set in the range, a zombie too (a link
@@ -720,18 +778,19 @@ impl Killer {
             if quiet == FOLLOW_QUIET_ROUNDS {
                 return Ok(met);
             }
-            std::thread::yield_now();
         }
         Ok(met)
     }
 
-    /// Opens `row`'s process, re-checks it and signals it.
-    fn signal_one(&mut self, row: &ProcInfo, sig: i32) -> Result<Sent> {
+    /// Opens `row`'s process and re-checks it: None when it is gone or no
+    /// longer matches.
+    fn pin(&mut self, row: &ProcInfo) -> Result<Pin> {
         let pid = row.pid;
         let pidfd = match self.open_pidfd(pid)? {
             Opened::Fd(fd) => Some(fd),
             Opened::NoPidfd => None,
-            Opened::Gone => return Ok(Sent::Gone),
+            Opened::Gone => return Ok(Pin::Room(None)),
+            Opened::Full => return Ok(Pin::Full),
         };
         // Re-check after the pidfd pins a process: a row read now that has
         // the scan's start time is the scanned process (or one that got its
@@ -746,28 +805,36 @@ impl Killer {
                     && fits(filter.pgid, i.pgid)
             })
             .map_err(|e| Error::sys(e, format!("kill: read /proc/{pid}/stat")))?;
-        let Some(now) = now else {
-            return Ok(Sent::Gone);
+        let Some(now) = now.filter(|i| fits(filter.uid, i.uid)) else {
+            return Ok(Pin::Room(None));
         };
-        if filter.uid.is_some_and(|u| now.uid != u) {
-            return Ok(Sent::Gone);
-        }
-        match send(pidfd.as_ref(), pid, sig) {
+        Ok(Pin::Room(Some(Pinned {
+            pid,
+            start_time: row.start_time,
+            pidfd,
+            stopped: matches!(now.state, b'T' | b't'),
+        })))
+    }
+
+    /// Signals a pinned process.
+    fn send_pinned(&mut self, p: Pinned, sig: i32) -> Result<Sent> {
+        let pid = p.pid;
+        match send(p.pidfd.as_ref(), pid, sig) {
             Ok(()) => {}
             Err(Errno::EPERM) => return Ok(Sent::Refused),
             Err(Errno::ESRCH) => return Ok(Sent::Gone),
             Err(e) => return Err(Error::sys(e, format!("kill: signal {sig} to pid {pid}"))),
         }
-        if matches!(now.state, b'T' | b't') && !matches!(sig, 0 | libc::SIGKILL | libc::SIGCONT) {
+        if p.stopped && !matches!(sig, 0 | libc::SIGKILL | libc::SIGCONT) {
             // A stopped process would not act on the signal until
             // continued (systemd sends SIGCONT after SIGTERM too).
-            let _ = send(pidfd.as_ref(), pid, libc::SIGCONT);
+            let _ = send(p.pidfd.as_ref(), pid, libc::SIGCONT);
         }
-        let keep = self.keep_fds && pidfd.as_ref().is_some_and(|fd| self.below_reserve(fd));
+        let keep = self.keep_fds && p.pidfd.as_ref().is_some_and(|fd| self.below_reserve(fd));
         Ok(Sent::Yes(Member {
             pid,
-            start_time: row.start_time,
-            pidfd: pidfd.filter(|_| keep),
+            start_time: p.start_time,
+            pidfd: p.pidfd.filter(|_| keep),
             exited: false,
         }))
     }
@@ -781,6 +848,7 @@ impl Killer {
                 Err(Errno::ESRCH) => return Ok(Opened::Gone),
                 Err(Errno::ENOSYS) => return Ok(Opened::NoPidfd),
                 Err(Errno::EMFILE) | Err(Errno::ENFILE) if self.drop_kept_fds() => continue,
+                Err(Errno::EMFILE) | Err(Errno::ENFILE) => return Ok(Opened::Full),
                 Err(e) => return Err(Error::sys(e, format!("kill: pidfd_open of pid {pid}"))),
             }
         }
@@ -864,21 +932,33 @@ impl Killer {
         })
     }
 
-    /// Waits until every member has exited or `deadline` passed (false),
-    /// with at most WAIT_BATCH descriptors at a time, and never more than
-    /// the descriptor limit allows: a batch ends where pidfd_open says
-    /// EMFILE, and closes before the next one opens.
+    /// Waits until every member has exited or `deadline` passed (false).
+    /// Their pidfds are watched with one epoll instance (each registered
+    /// once: a poll(2) of a thousand descriptors on every wake-up would
+    /// cost more than the exits), never more of them at a time than the
+    /// descriptor limit allows: a pidfd closed at its member's exit makes
+    /// room for the next member's, reopened and re-checked.
+    #[allow(clippy::needless_range_loop)] // the loop body reopens through &mut self
     fn wait_members(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        let mut polled: Vec<libc::pollfd> = Vec::new();
-        let mut owners: Vec<usize> = Vec::new();
+        // SAFETY: epoll_create1 returns a new descriptor or -1.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if ep < 0 {
+            return Err(Error::sys(Errno::last(), "kill: epoll_create1"));
+        }
+        // SAFETY: a fresh descriptor owned by nobody else.
+        let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+        let mut watched = vec![false; self.members.len()];
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         loop {
-            // Fill the batch: kept pidfds first, then reopen others.
-            polled.clear();
-            owners.clear();
             let mut unpinned = false; // members watched through /proc only
             let mut room = true;
+            let mut any_watched = false;
             for i in 0..self.members.len() {
-                if self.members[i].exited || polled.len() == WAIT_BATCH {
+                if self.members[i].exited {
+                    continue;
+                }
+                if watched[i] {
+                    any_watched = true;
                     continue;
                 }
                 if self.members[i].pidfd.is_none() && room {
@@ -896,14 +976,30 @@ impl Killer {
                 let m = &self.members[i];
                 match &m.pidfd {
                     Some(fd) => {
-                        polled.push(libc::pollfd {
-                            fd: fd.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        });
-                        owners.push(i);
+                        let mut ev = libc::epoll_event {
+                            events: libc::EPOLLIN as u32,
+                            u64: i as u64,
+                        };
+                        // SAFETY: valid epoll and pidfd descriptors, one event.
+                        if unsafe {
+                            libc::epoll_ctl(
+                                ep.as_raw_fd(),
+                                libc::EPOLL_CTL_ADD,
+                                fd.as_raw_fd(),
+                                &mut ev,
+                            )
+                        } < 0
+                        {
+                            return Err(Error::sys(
+                                Errno::last(),
+                                format!("kill: epoll_ctl pidfd of pid {}", m.pid),
+                            ));
+                        }
+                        watched[i] = true;
+                        any_watched = true;
                     }
-                    None if !room && !polled.is_empty() => {} // next batch
+                    // Its turn comes when a watched member's descriptor closes.
+                    None if !room && any_watched => {}
                     None => {
                         if !self.same_process(m.pid, m.start_time)? {
                             self.members[i].exited = true;
@@ -913,75 +1009,63 @@ impl Killer {
                     }
                 }
             }
-            let left = self.members.iter().any(|m| !m.exited);
-            if !left {
+            if self.members.iter().all(|m| m.exited) {
                 return Ok(true);
             }
             let remaining = match deadline {
                 None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(r) if !r.is_zero() => Some(r),
-                    _ => {
-                        // Look once more without waiting.
-                        self.poll_batch(&mut polled, &owners, Some(Duration::ZERO))?;
-                        self.close_exited();
-                        return Ok(self.members.iter().all(|m| m.exited));
-                    }
-                },
+                Some(d) => d
+                    .checked_duration_since(Instant::now())
+                    .filter(|r| !r.is_zero()),
             };
+            let expired = deadline.is_some() && remaining.is_none();
             // Without a pidfd for someone, /proc is looked at again soon
-            // (the only way on a kernel without pidfds); a batch that is
-            // not everyone returns as soon as anything in it exits.
-            let pause = match (unpinned || polled.is_empty(), remaining) {
+            // (the only way on a kernel without pidfds).
+            let pause = match (unpinned || !any_watched, remaining) {
+                _ if expired => Some(Duration::ZERO),
                 (true, r) => Some(r.map_or(POLL_PAUSE, |r| r.min(POLL_PAUSE))),
                 (false, r) => r,
             };
-            if polled.is_empty() {
+            if any_watched {
+                let ms = pause.map_or(-1, |d| {
+                    let ms = d.as_millis().min(i32::MAX as u128) as i32;
+                    if ms == 0 && !d.is_zero() {
+                        1
+                    } else {
+                        ms
+                    }
+                });
+                // SAFETY: events has room for events.len() entries.
+                let n = unsafe {
+                    libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, ms)
+                };
+                if n < 0 && Errno::last() != Errno::EINTR {
+                    return Err(Error::sys(Errno::last(), "kill: epoll_wait"));
+                }
+                for ev in events.iter().take(n.max(0) as usize) {
+                    let i = ev.u64 as usize;
+                    self.members[i].exited = true;
+                    // Closing the pidfd takes it out of the epoll set.
+                    self.members[i].pidfd = None;
+                    watched[i] = false;
+                }
+            } else if !expired {
                 sleep(pause.unwrap_or(POLL_PAUSE));
-            } else {
-                self.poll_batch(&mut polled, &owners, pause)?;
             }
-            self.close_exited();
-        }
-    }
-
-    /// One poll(2) of a batch; marks those that polled readable.
-    fn poll_batch(
-        &mut self,
-        polled: &mut [libc::pollfd],
-        owners: &[usize],
-        wait: Option<Duration>,
-    ) -> Result<()> {
-        if polled.is_empty() {
-            return Ok(());
-        }
-        let ms = wait.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
-        let ms = if wait.is_some_and(|d| !d.is_zero() && ms == 0) {
-            1
-        } else {
-            ms
-        };
-        // SAFETY: polled is a valid array of pollfd of the given length.
-        let r = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
-        if r < 0 {
-            return match Errno::last() {
-                // A signal handler ran: the caller's loop recomputes the time left.
-                Errno::EINTR => Ok(()),
-                e => Err(Error::sys(e, "kill: poll pidfds")),
-            };
-        }
-        for (p, &i) in polled.iter().zip(owners) {
-            if p.revents != 0 {
-                self.members[i].exited = true;
-            }
-        }
-        Ok(())
-    }
-
-    fn close_exited(&mut self) {
-        for m in &mut self.members {
-            if m.exited {
-                m.pidfd = None;
+            if expired {
+                // One last look at those without a pidfd, then give up.
+                for m in self
+                    .members
+                    .iter_mut()
+                    .filter(|m| !m.exited && m.pidfd.is_none())
+                {
+                    let row = self
+                        .dir
+                        .row(m.pid, false, |i| i.start_time == m.start_time)
+                        .map_err(|e| Error::sys(e, format!("kill: read /proc/{}/stat", m.pid)))?;
+                    m.exited = !row.is_some_and(|i| i.state != b'Z' && i.state != b'X');
+                }
+                return Ok(self.members.iter().all(|m| m.exited));
             }
         }
     }
@@ -1029,6 +1113,23 @@ enum Opened {
     Fd(OwnedFd),
     NoPidfd,
     Gone,
+    /// Out of descriptors, with none of ours to close.
+    Full,
+}
+
+/// A member opened and re-checked, not yet signalled.
+struct Pinned {
+    pid: i32,
+    start_time: u64,
+    pidfd: Option<OwnedFd>,
+    stopped: bool,
+}
+
+enum Pin {
+    /// Pinned, or None: gone or no longer matching.
+    Room(Option<Pinned>),
+    /// No descriptor left: signal the pinned ones first.
+    Full,
 }
 
 enum Reopened {
