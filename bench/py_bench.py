@@ -9,6 +9,10 @@
     py_bench.py dcount IMPL NOFILE N                  N detaches (IMPL python-daemon or null)
     py_bench.py ids REPS ITERS                        row 5: psutil
     py_bench.py icount IMPL N                         N psutil calls (strace)
+    py_bench.py procs EXTRA REPS ITERS                rows py-list, py-info, py-wait: the
+                                                      pidkit binding vs psutil (pidkit
+                                                      imported from PYTHONPATH, the library
+                                                      from PIDKIT_LIBRARY)
 
 Output: one JSON object per line, as the C programs print (bench/common.h).
 Every operation is checked as it goes; a failed check exits 1.
@@ -333,6 +337,155 @@ def cmd_icount(impl, n):
     for _ in range(n):
         f(ppid)
 
+# ---- rows py-list, py-info, py-wait: pidkit.processes/Process vs psutil ----
+
+def start_extra(n):
+    """n sleeping processes (children of one holder in a session of its own);
+    returns a function that ends them."""
+    import signal
+    import subprocess
+    code = ("import os, signal, sys\n"
+            "for _ in range(%d):\n"
+            "    if os.fork() == 0:\n"
+            "        signal.pause()\n"
+            "        os._exit(0)\n"
+            "print('ready', flush=True)\n"
+            "signal.pause()\n" % n)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
+    check(holder.stdout.readline().startswith(b"ready"), "extra processes did not start")
+
+    def stop():
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    return stop
+
+
+def list_pidkit(pidkit, me):
+    rows = pidkit.processes()
+    return [(r.comm, r.pid, r.ppid, r.sid) for r in rows]
+
+
+def list_psutil(psutil, me):
+    out = []
+    for p in psutil.process_iter(["name", "ppid"]):
+        try:
+            out.append((p.info["name"], p.pid, p.info["ppid"], os.getsid(p.pid)))
+        except ProcessLookupError:
+            pass
+    return out
+
+
+def info_pidkit(pidkit, pid):
+    with pidkit.Process(pid) as p:
+        i = p.info()
+        return i.comm, i.state, i.ppid, i.rss_bytes
+
+
+def info_psutil(psutil, pid):
+    d = psutil.Process(pid).as_dict(["name", "status", "ppid", "memory_info"])
+    return d["name"], d["status"], d["ppid"], d["memory_info"].rss
+
+
+def stranger():
+    """A process that is not our child (its parent exited): it exits when
+    told through a pipe, writing the monotonic time just before its _exit.
+    Returns (pid, go_fd, report_fd)."""
+    go_r, go_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid_r, pid_w = os.pipe()
+    mid = os.fork()
+    if mid == 0:
+        gc = os.fork()
+        if gc == 0:
+            os.close(go_w)
+            os.close(rep_r)
+            os.read(go_r, 1)
+            os.write(rep_w, struct.pack("=Q", time.monotonic_ns()))
+            os._exit(0)
+        os.write(pid_w, struct.pack("=i", gc))
+        os._exit(0)
+    os.waitpid(mid, 0)
+    pid = struct.unpack("=i", read_exact(pid_r, 4))[0]
+    for fd in (go_r, rep_w, pid_r, pid_w):
+        os.close(fd)
+    return pid, go_w, rep_r
+
+
+def wait_latency(impl, pidkit, psutil):
+    pid, go, rep = stranger()
+    handle = pidkit.Process(pid) if impl == "pidkit" else psutil.Process(pid)
+    os.write(go, b"x")
+    r = handle.wait(timeout=30)
+    t1 = time.monotonic_ns()
+    t0 = struct.unpack("=Q", read_exact(rep, 8))[0]
+    check(r is None, "%s: wait for a non-child returned %r" % (impl, r))
+    if impl == "pidkit":
+        handle.close()
+    os.close(go)
+    os.close(rep)
+    return t1 - t0
+
+
+def cmd_procs(extra, reps, iters):
+    import psutil
+    import pidkit
+    stop = start_extra(extra)
+    try:
+        me = os.getpid()
+        target = os.getppid()
+        nproc = len([d for d in os.listdir("/proc") if d.isdigit()])
+        checked = {}
+
+        def note(row, impl):
+            checked[(row, impl)] = checked.get((row, impl), 0) + 1
+
+        def one_list(impl):
+            t0 = ns()
+            rows = (list_pidkit if impl == "pidkit" else list_psutil)(pidkit if impl == "pidkit" else psutil, me)
+            t = ns() - t0
+            check(len(rows) > nproc * 0.9 and any(r[1] == me and r[3] == os.getsid(0) for r in rows),
+                  "%s listed %d rows of %d" % (impl, len(rows), nproc))
+            note("py-list", impl)
+            return t
+
+        def one_info(impl):
+            t0 = ns()
+            got = (info_pidkit(pidkit, target) if impl == "pidkit" else info_psutil(psutil, target))
+            t = ns() - t0
+            check(got[2] == os.getppid() or got[2] >= 0, "ppid")
+            check(got[0] and got[3] > 0, "%s: %r" % (impl, got))
+            note("py-info", impl)
+            return t
+
+        def one_wait(impl):
+            note("py-wait", impl)
+            return wait_latency(impl, pidkit, psutil)
+
+        list_impls = {"pidkit": None, "psutil process_iter(name,ppid) + os.getsid": None}
+        info_impls = {"pidkit": None, "psutil as_dict(name,status,ppid,memory_info)": None}
+        wait_impls = {"pidkit": None, "psutil Process.wait()": None}
+        for rep in range(-1, reps):
+            warm = rep < 0
+            for row, impls, fn, batch, rounds in (
+                    ("py-list", list_impls, lambda i: one_list("psutil" if i != "pidkit" else i), 1,
+                     2 if warm else max(1, iters // 50)),
+                    ("py-info", info_impls, lambda i: one_info("psutil" if i != "pidkit" else i), 20,
+                     2 if warm else max(1, iters // 10)),
+                    ("py-wait", wait_impls, lambda i: one_wait("psutil" if i != "pidkit" else i), 1,
+                     2 if warm else max(1, iters // 20))):
+                smp = rounds_of(impls, rounds, batch, fn)
+                if not warm:
+                    for impl, v in smp.items():
+                        emit(row, impl, rep, v, rounds * batch)
+        for (row, impl), n in sorted(checked.items()):
+            name = next(i for i in ({"py-list": list_impls, "py-info": info_impls,
+                                     "py-wait": wait_impls}[row]) if (i == "pidkit") == (impl == "pidkit"))
+            emit_check(row, name, {"py-list": "every process listed, the caller's sid right",
+                                   "py-info": "name and rss of the process",
+                                   "py-wait": "wait for a non-child returned None after its exit"}[row], n)
+    finally:
+        stop()
+
 
 def main(a):
     cmd = a[0]
@@ -352,6 +505,8 @@ def main(a):
         cmd_ids(int(a[1]), int(a[2]))
     elif cmd == "icount":
         cmd_icount(a[1], int(a[2]))
+    elif cmd == "procs":
+        cmd_procs(int(a[1]), int(a[2]), int(a[3]))
     else:
         sys.exit(__doc__)
 
