@@ -386,43 +386,54 @@ def info_psutil(psutil, pid):
     return d["name"], d["status"], d["ppid"], d["memory_info"].rss
 
 
-def stranger():
-    """A process that is not our child (its parent exited): it exits when
-    told through a pipe, writing the monotonic time just before its _exit.
-    Returns (pid, go_fd, report_fd)."""
-    go_r, go_w = os.pipe()
-    rep_r, rep_w = os.pipe()
-    pid_r, pid_w = os.pipe()
-    mid = os.fork()
-    if mid == 0:
-        gc = os.fork()
-        if gc == 0:
-            os.close(go_w)
-            os.close(rep_r)
-            os.read(go_r, 1)
-            os.write(rep_w, struct.pack("=Q", time.monotonic_ns()))
-            os._exit(0)
-        os.write(pid_w, struct.pack("=i", gc))
-        os._exit(0)
-    os.waitpid(mid, 0)
-    pid = struct.unpack("=i", read_exact(pid_r, 4))[0]
-    for fd in (go_r, rep_w, pid_r, pid_w):
-        os.close(fd)
-    return pid, go_w, rep_r
+class Strangers:
+    """Processes that are not our children: a helper process forks each on
+    request and reaps it as soon as it exits (as the parent of a monitored
+    process does). A stranger exits when told through a pipe, writing the
+    monotonic time just before its _exit."""
+
+    def __init__(self):
+        self.go_r, self.go_w = os.pipe()
+        self.rep_r, self.rep_w = os.pipe()
+        req_r, self.req_w = os.pipe()
+        self.pid_r, pid_w = os.pipe()
+        self.helper = os.fork()
+        if self.helper == 0:
+            try:
+                for fd in (self.req_w, self.pid_r, self.go_w, self.rep_r):
+                    os.close(fd)
+                while os.read(req_r, 1) == b"n":
+                    pid = os.fork()
+                    if pid == 0:
+                        os.read(self.go_r, 1)
+                        os.write(self.rep_w, struct.pack("=Q", time.monotonic_ns()))
+                        os._exit(0)
+                    os.write(pid_w, struct.pack("=i", pid))
+                    os.waitpid(pid, 0)
+            finally:
+                os._exit(0)
+        for fd in (req_r, pid_w, self.go_r, self.rep_w):
+            os.close(fd)
+
+    def new(self):
+        os.write(self.req_w, b"n")
+        return struct.unpack("=i", read_exact(self.pid_r, 4))[0]
+
+    def close(self):
+        os.close(self.req_w)
+        os.waitpid(self.helper, 0)
 
 
-def wait_latency(impl, pidkit, psutil):
-    pid, go, rep = stranger()
+def wait_latency(impl, pidkit, psutil, strangers):
+    pid = strangers.new()
     handle = pidkit.Process(pid) if impl == "pidkit" else psutil.Process(pid)
-    os.write(go, b"x")
+    os.write(strangers.go_w, b"x")
     r = handle.wait(timeout=30)
     t1 = time.monotonic_ns()
-    t0 = struct.unpack("=Q", read_exact(rep, 8))[0]
+    t0 = struct.unpack("=Q", read_exact(strangers.rep_r, 8))[0]
     check(r is None, "%s: wait for a non-child returned %r" % (impl, r))
     if impl == "pidkit":
         handle.close()
-    os.close(go)
-    os.close(rep)
     return t1 - t0
 
 
@@ -430,6 +441,7 @@ def cmd_procs(extra, reps, iters):
     import psutil
     import pidkit
     stop = start_extra(extra)
+    strangers = Strangers()
     try:
         me = os.getpid()
         target = os.getppid()
@@ -459,7 +471,7 @@ def cmd_procs(extra, reps, iters):
 
         def one_wait(impl):
             note("py-wait", impl)
-            return wait_latency(impl, pidkit, psutil)
+            return wait_latency(impl, pidkit, psutil, strangers)
 
         list_impls = {"pidkit": None, "psutil process_iter(name,ppid) + os.getsid": None}
         info_impls = {"pidkit": None, "psutil as_dict(name,status,ppid,memory_info)": None}
@@ -484,6 +496,7 @@ def cmd_procs(extra, reps, iters):
                                    "py-info": "name and rss of the process",
                                    "py-wait": "wait for a non-child returned None after its exit"}[row], n)
     finally:
+        strangers.close()
         stop()
 
 
