@@ -1,6 +1,8 @@
 """pidkit from Python: pidfiles, detaching into a new session, spawning into a
-new session, and process-id queries, through libpidkit's C ABI (ctypes; no
-compiler needed, Python standard library only).
+new session, process-id queries, and process handles (``Process``, psutil's
+names), listings (``processes``) and whole-session kills
+(``kill_processes``), through libpidkit's C ABI (ctypes; no compiler
+needed, Python standard library only; typed).
 
     import pidkit
 
