@@ -943,7 +943,7 @@ def _filter(session: Optional[int], pgid: Optional[int], ppid: Optional[int],
 _ROW = _struct.Struct("@I6icIIQQQQQ32s")
 assert _ROW.size == ctypes.sizeof(_ffi.ProcInfo), "pidkit_proc_info layout"
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
-_list_capacity = 256
+_list_capacity = 1024   # grows to what a listing needed (+ 1/4)
 
 
 def _rows(data: Union[bytes, memoryview]) -> List[ProcInfo]:
