@@ -9,10 +9,14 @@
     py_bench.py dcount IMPL NOFILE N                  N detaches (IMPL python-daemon or null)
     py_bench.py ids REPS ITERS                        row 5: psutil
     py_bench.py icount IMPL N                         N psutil calls (strace)
-    py_bench.py procs EXTRA REPS ITERS                rows py-list, py-info, py-wait: the
+    py_bench.py procs EXTRA REPS ITERS                row 10 (py-list, py-info, py-wait): the
                                                       pidkit binding vs psutil (pidkit
                                                       imported from PYTHONPATH, the library
                                                       from PIDKIT_LIBRARY)
+    py_bench.py plist ROW EXTRA REPS ITERS PROCS_BIN  row 7: psutil process_iter(["name","ppid"])
+                                                      + os.getsid, with EXTRA sleeping processes
+    py_bench.py pkill ROW MEMBERS REPS PROCS_BIN      row 8: psutil SIGTERM to a session + wait_procs
+    py_bench.py pwait ROW REPS ITERS                  row 9: psutil Process.wait() of a non-child
 
 Output: one JSON object per line, as the C programs print (bench/common.h).
 Every operation is checked as it goes; a failed check exits 1.
@@ -500,6 +504,132 @@ def cmd_procs(extra, reps, iters):
         stop()
 
 
+# ---- rows 7-9: listing, killing a session, waiting for a non-child ----
+
+def start_session(procs_bin, members):
+    """`procs session N`: a session of N sleeping processes; returns (helper, sid)."""
+    import subprocess
+    helper = subprocess.Popen([procs_bin, "session", str(members)], stdout=subprocess.PIPE)
+    sid = int(helper.stdout.readline())
+    return helper, sid
+
+
+def end_session(helper, sid):
+    import signal
+    try:
+        os.killpg(sid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    helper.wait()
+
+
+def psutil_list():
+    import psutil
+    rows = []
+    for p in psutil.process_iter(["name", "ppid"]):
+        try:
+            rows.append((p.info["name"], p.pid, p.info["ppid"], os.getpgid(p.pid), os.getsid(p.pid)))
+        except ProcessLookupError:
+            pass
+    return rows
+
+
+def cmd_plist(row, extra, reps, iters, procs_bin):
+    import psutil  # noqa: F401
+    helper, sid = start_session(procs_bin, extra)
+    checked = 0
+    try:
+        for rep in range(-1, reps):
+            samples = []
+            for _ in range(iters if rep >= 0 else 1):
+                base = len([d for d in os.listdir("/proc") if d.isdigit()])
+                t0 = ns()
+                rows = psutil_list()
+                samples.append(ns() - t0)
+                check(abs(len(rows) - base) < 50 and any(r[1] == os.getpid() for r in rows),
+                      "psutil listed %d processes, /proc has %d" % (len(rows), base))
+                checked += 1
+            if rep >= 0:
+                emit(row, "psutil", rep, samples, len(samples))
+    finally:
+        end_session(helper, sid)
+    emit_check(row, "psutil", "every process listed, the caller among them", checked)
+
+
+def cmd_pkill(row, members, reps, procs_bin):
+    import psutil
+    import signal
+    checked = 0
+    for rep in range(-1, reps):
+        helper, sid = start_session(procs_bin, members)
+        t0 = ns()
+        victims = []
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == sid:
+                    victims.append(p)
+            except ProcessLookupError:
+                pass
+        for p in victims:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                pass
+        gone, alive = psutil.wait_procs(victims)
+        t = ns() - t0
+        check(len(victims) == members and not alive, "psutil: %d victims, %d alive" % (len(victims), len(alive)))
+        end_session(helper, sid)
+        checked += 1
+        if rep >= 0:
+            print(json.dumps({"row": row, "impl": "psutil", "rep": rep, "ns": t, "n": 1}), flush=True)
+    emit_check(row, "psutil", "no member left alive", checked)
+
+
+def cmd_pwait(row, reps, iters):
+    import mmap
+    import psutil
+    import threading
+    stamp = mmap.mmap(-1, 8)
+    checked = 0
+    for rep in range(-1, reps):
+        samples = []
+        for _ in range(iters if rep >= 0 else 1):
+            r, w = os.pipe()
+            cr, cw = os.pipe()
+            middle = os.fork()
+            if middle == 0:
+                g = os.fork()
+                if g == 0:
+                    os.close(cw)
+                    os.read(cr, 1)
+                    stamp[:8] = struct.pack("Q", time.perf_counter_ns())
+                    os._exit(0)
+                os.close(cr)
+                os.close(cw)
+                os.write(w, struct.pack("i", g))
+                os.waitpid(g, 0)
+                os._exit(0)
+            os.close(cr)
+            g = struct.unpack("i", os.read(r, 4))[0]
+            os.close(r)
+            os.close(w)
+            proc = psutil.Process(g)
+            timer = threading.Timer(random.random() * 0.02, os.close, (cw,))
+            timer.start()
+            proc.wait()
+            t1 = time.perf_counter_ns()
+            timer.join()
+            t0 = struct.unpack("Q", stamp[:8])[0]
+            check(t0 > 0 and t1 >= t0, "psutil wait returned before the exit")
+            stamp[:8] = bytes(8)
+            os.waitpid(middle, 0)
+            samples.append(t1 - t0)
+            checked += 1
+        if rep >= 0:
+            emit(row, "psutil", rep, samples, len(samples))
+    emit_check(row, "psutil", "returned after the exit", checked)
+
+
 def main(a):
     cmd = a[0]
     if cmd == "pidfile":
@@ -520,6 +650,12 @@ def main(a):
         cmd_icount(a[1], int(a[2]))
     elif cmd == "procs":
         cmd_procs(int(a[1]), int(a[2]), int(a[3]))
+    elif cmd == "plist":
+        cmd_plist(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
+    elif cmd == "pkill":
+        cmd_pkill(a[1], int(a[2]), int(a[3]), a[4])
+    elif cmd == "pwait":
+        cmd_pwait(a[1], int(a[2]), int(a[3]))
     else:
         sys.exit(__doc__)
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Extra sleeping processes while the Python binding lists every process (row 8).
+# Extra sleeping processes while the Python binding lists every process (row 10).
 PY_EXTRA = 1000
 
 # The rows of the table: key -> (number, description).
@@ -46,9 +46,13 @@ ROWS = [
     ("getsid", "5", "session id of the caller"),
     ("getpgid", "5", "process group id of the caller"),
     ("proc_info", "5", "one `ps -o comm,pid,ppid,pgid,sid` row of the caller"),
-    ("py-list", "8", "Python: every process's name, ppid and sid, {py_extra} extra processes running"),
-    ("py-info", "8", "Python: name, status, ppid and memory of one process, from its pid"),
-    ("py-wait", "8", "Python: from a non-child's _exit until wait() returns"),
+    ("list-1k", "7", "list every process (comm,pid,ppid,pgid,sid) with 1 000 extra sleeping processes"),
+    ("list-10k", "7", "list every process (comm,pid,ppid,pgid,sid) with 10 000 extra sleeping processes"),
+    ("kill-1k", "8", "SIGTERM a 1 000-member session, until all have exited"),
+    ("exit-wait", "9", "from a non-child's exit to the wait for it returning"),
+    ("py-list", "10", "Python: every process's name, ppid and sid, {py_extra} extra processes running"),
+    ("py-info", "10", "Python: name, status, ppid and memory of one process, from its pid"),
+    ("py-wait", "10", "Python: from a non-child's _exit until wait() returns"),
     ("size", "6", "stripped size of the shared object"),
     ("rss", "6", "resident memory added by dlopen(RTLD_NOW)"),
 ]
@@ -84,6 +88,21 @@ ROW_NAMES = {
     ("py-list", "pidkit"): "**pidkit** pidkit.processes()",
     ("py-info", "pidkit"): "**pidkit** pidkit.Process(pid).info()",
     ("py-wait", "pidkit"): "**pidkit** pidkit.Process(pid).wait()",
+    ("list-1k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
+    ("list-10k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
+    ("list-1k", "floor"): "floor (getdents64 + openat/read/close of stat)",
+    ("list-10k", "floor"): "floor (getdents64 + openat/read/close of stat)",
+    ("list-1k", "ps"): "`ps -e -o comm,pid,ppid,pgid,sid`",
+    ("list-10k", "ps"): "`ps -e -o comm,pid,ppid,pgid,sid`",
+    ("list-1k", "psutil"): "psutil process_iter([name, ppid]) + os.getpgid/getsid",
+    ("list-10k", "psutil"): "psutil process_iter([name, ppid]) + os.getpgid/getsid",
+    ("kill-1k", "pidkit"): "**pidkit** pidkit_proc_kill(SID, SIGTERM, WAIT)",
+    ("kill-1k", "floor"): "floor (racy: scan, kill(2) each, poll their pidfds)",
+    ("kill-1k", "pkill+pidwait"): "`pkill -s SID` + `pidwait -s SID`",
+    ("kill-1k", "psutil"): "psutil process_iter + getsid filter, send_signal, wait_procs",
+    ("exit-wait", "pidkit"): "**pidkit** pidkit_proc_wait (poll on the pidfd)",
+    ("exit-wait", "poll-10ms"): "kill(pid, 0) + state every 10 ms",
+    ("exit-wait", "psutil"): "psutil Process.wait()",
     ("size", "pidkit"): "**pidkit** libpidkit.so.0",
     ("rss", "pidkit"): "**pidkit** libpidkit.so.0",
     ("size", "libbsd"): "libbsd.so.0",
@@ -268,6 +287,8 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="few iterations, to try the harness")
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--only", default="", help="comma-separated group names (e.g. 'list 1k,kill 1k'): "
+                    "run just these, no syscall counts or footprint (to try new rows)")
     a = ap.parse_args()
     os.environ["LD_BIND_NOW"] = "1"
     started = time.monotonic()
@@ -310,7 +331,18 @@ def main():
         ("spawn", c("spawn", "bench", "spawn", 0, 1, 30 // q), None),
         ("spawn heap", c("spawn", "bench", "spawn-heap", 200, 1, 15 // q), None),
         ("ids", c("ids", "bench", 1, 50000 // q, max(2, 6 // q)), pyb and p("ids", 1, 500 // q)),
+        ("list 1k", c("procs", "list", "list-1k", 1000, 1, max(2, 10 // q)),
+         pyb and p("plist", "list-1k", 1000, 1, 3, c("procs")[0])),
+        ("list 10k", c("procs", "list", "list-10k", 10000, 1, 3),
+         pyb and p("plist", "list-10k", 10000, 1, 1, c("procs")[0])),
+        ("kill 1k", c("procs", "kill", "kill-1k", 1000, 1), pyb and p("pkill", "kill-1k", 1000, 1, c("procs")[0])),
+        ("exit wait", c("procs", "latency", "exit-wait", 1, max(2, 10 // q)),
+         pyb and p("pwait", "exit-wait", 1, max(2, 10 // q))),
     ]
+    only = [g.strip() for g in a.only.split(",") if g.strip()]
+    if only:
+        groups = [g for g in groups if g[0] in only]
+        have_strace = False
     for name, ccmd, pcmd in groups:
         t = time.monotonic()
         for rep in range(R):
@@ -320,9 +352,10 @@ def main():
                 res.add(run_lines(cmd), rep)
         log("%-14s %5.1f s" % (name, time.monotonic() - t))
 
-    # Row 8: the Python binding (from this checkout, on the library under
-    # test) against psutil, both in the one py_bench.py process per repetition.
-    if pyb:
+    # Row 10: the Python binding (from this checkout, on the library under
+    # test) against psutil, both in the one py_bench.py process per repetition
+    # (group "python procs" for --only).
+    if pyb and (not only or "python procs" in only):
         t = time.monotonic()
         penv = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(HERE), "bindings", "python"),
                     PIDKIT_LIBRARY=os.path.abspath(a.lib))
@@ -378,10 +411,13 @@ def main():
         if pyb:
             for impl in ("psutil Process().ppid()", "psutil as_dict(name,status,ppid)"):
                 sc[("proc_info", impl)] = per_op(p("icount", impl, 200), p("icount", impl, 0), 200)
+        for impl in ("pidkit", "floor"):
+            # per listing, with 1000 extra processes (their forks cancel out)
+            sc[("list-1k", impl)] = per_op(c("procs", "count", impl, 10, 1000), c("procs", "count", impl, 0, 1000), 10)
         log("%-14s %5.1f s" % ("syscalls", time.monotonic() - t))
 
     # Row 6: footprint.
-    libs = {"pidkit": os.path.abspath(a.lib)}
+    libs = {"pidkit": os.path.abspath(a.lib)} if not only else {}
     for impl, soname in (("libbsd", "libbsd.so.0"), ("libdaemon", "libdaemon.so.0")):
         for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"):
             if os.path.exists(os.path.join(d, soname)):
@@ -389,7 +425,7 @@ def main():
                 break
     tmpdir = tempfile.mkdtemp(prefix="pidkit-bench-strip-")
     try:
-        for impl, path in libs.items():
+        for impl, path in (libs.items() if not only else []):
             out = os.path.join(tmpdir, impl + ".so")
             subprocess.run(["strip", "--strip-all", "-o", out, path], check=True)
             res.values[("size", impl)] = [os.path.getsize(out)]
@@ -564,6 +600,17 @@ NOTES = [
     "-errno convention. pidkit_proc_info_get also reports the uid, and the floor parses the same stat "
     "fields by hand. `ps` is run with posix_spawnp (its output read from a pipe; LD_BIND_NOW removed from "
     "its environment); psutil is called on a new Process() each time, as a one-off query does.",
+    "Rows 7-9 (issue 14): the extra processes are children of one holder, all asleep. Row 7: pidkit fills "
+    "whole pidkit_proc_info rows, whose `uid` is the real uid: that takes a read of /proc/PID/status per "
+    "process besides stat (the owner of /proc/PID, one fstatat, would be the effective uid); the floor "
+    "parses comm,pid,ppid,pgid,sid from stat only. psutil's process_iter keeps its Process objects between "
+    "calls (its steady state is measured, the cheaper one). Row 8: every implementation gets a new session "
+    "of 1 000 sleeping processes (made outside the timed region) and must return once all have exited "
+    "(a zombie has exited); the bench process is their subreaper and reaps them afterwards. pidkit re-checks "
+    "every member after pinning it with a pidfd, scans again after the wait (members forked meanwhile), "
+    "and follows new pids between scans; the floor trusts its scan (racy: a recycled pid would be "
+    "signalled). Row 9: a grandchild (not our child) exits at a random moment; the time runs from just "
+    "before its _exit to the waiter's return.",
     "Row 6: strip --strip-all copies; RSS = VmRSS after dlopen(RTLD_NOW) − before, in a fresh process "
     "that links only libc (so libgcc_s for pidkit and libmd for libbsd count). libbsd and libdaemon are "
     "plain C; libpidkit.so.0 carries the parts of Rust's standard library it uses.",
@@ -629,6 +676,14 @@ WHY = {
     "getpgid": _ID_WHY,
     "proc_info": "pidkit also fills the uid (one getuid) and copies the struct by its size field.",
     "size": _FOOT_WHY, "rss": _FOOT_WHY,
+    "list-1k": ("the real uid of each row is in /proc/PID/status, whose generation costs more than stat's "
+                "(all of status is rendered, memory and signal figures included): one more open/read/close "
+                "per process. A caller that asks for rows without `uid` (row_size up to `state`) skips it; "
+                "with the owner of /proc/PID (fstatat) pidkit would report the effective uid instead."),
+    "list-10k": "as for the line above.",
+    "kill-1k": ("per member one pidfd_open, a second read of its stat after pinning it (the re-check), "
+                "one pidfd_send_signal, and one more full scan after the wait; the floor reads each stat "
+                "once and signals by pid."),
 }
 
 
