@@ -309,6 +309,13 @@ class ProcInfo:
     comm: str
 
 
+# pidkit_proc_info as the struct module reads it: the rows of one listing
+# are unpacked by one C loop instead of 15 ctypes attribute reads each.
+_ROW = _struct.Struct("@I6icIIQQQQQ32s")
+assert _ROW.size == ctypes.sizeof(_ffi.ProcInfo), "pidkit_proc_info layout"
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
+
+
 def proc_info(pid: int = 0) -> ProcInfo:
     """ProcInfo of pid (0 = the caller); ProcessLookupError if it does not exist."""
     info = _ffi.ProcInfo()
@@ -319,7 +326,13 @@ def proc_info(pid: int = 0) -> ProcInfo:
 
 def _info_of(info: _ffi.ProcInfo) -> ProcInfo:
     """The dataclass of one ctypes row (see _rows)."""
-    return _rows(memoryview(info).cast("B"))[0]
+    (_size, pid, ppid, pgid, sid, tpgid, tty_nr, state, uid, nlwp, start, utime, stime, rss, vsz,
+     comm) = _ROW.unpack_from(info)
+    row: ProcInfo = object.__new__(ProcInfo)
+    row.__dict__.update(zip(_ROW_FIELDS, (
+        pid, ppid, pgid, sid, tpgid, tty_nr, state.decode("ascii", "replace"), uid, nlwp, start,
+        utime, stime, rss, vsz, comm.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))))
+    return row
 
 
 # ---------------------------------------------------------------- pidfiles
@@ -730,8 +743,9 @@ class Process:
     def __init__(self, pid: int = 0) -> None:
         self._handle: Optional[int] = None
         handle = _ffi.Handle()
-        _check(_lib.pidkit_proc_open(_c_int(pid, "pid"), ctypes.byref(handle)))
-        self._adopt(handle)
+        pid = _c_int(pid, "pid")
+        _check(_lib.pidkit_proc_open(pid, ctypes.byref(handle)))
+        self._adopt(handle, pid)
 
     @classmethod
     def from_pidfd(cls, pidfd: Union[int, _HasFileno]) -> "Process":
@@ -744,9 +758,9 @@ class Process:
         self._adopt(handle)
         return self
 
-    def _adopt(self, handle: "ctypes.c_void_p") -> None:
+    def _adopt(self, handle: "ctypes.c_void_p", pid: int = 0) -> None:
         self._handle = handle.value
-        self._pid = int(_lib.pidkit_proc_pid(self._handle))
+        self._pid = pid if pid > 0 else int(_lib.pidkit_proc_pid(self._handle))
         self._returncode: Optional[int] = None
         self._cpu_last: Optional[Tuple[float, float]] = None
 
@@ -938,11 +952,6 @@ def _filter(session: Optional[int], pgid: Optional[int], ppid: Optional[int],
     return f if f.flags else None
 
 
-# pidkit_proc_info as the struct module reads it: the rows of one listing
-# are unpacked by one C loop instead of 15 ctypes attribute reads each.
-_ROW = _struct.Struct("@I6icIIQQQQQ32s")
-assert _ROW.size == ctypes.sizeof(_ffi.ProcInfo), "pidkit_proc_info layout"
-_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
 _list_capacity = 1024   # grows to what a listing needed (+ 1/4)
 
 
