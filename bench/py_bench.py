@@ -9,6 +9,10 @@
     py_bench.py dcount IMPL NOFILE N                  N detaches (IMPL python-daemon or null)
     py_bench.py ids REPS ITERS                        row 5: psutil
     py_bench.py icount IMPL N                         N psutil calls (strace)
+    py_bench.py procs EXTRA REPS ITERS                row 10 (py-list, py-info, py-wait): the
+                                                      pidkit binding vs psutil (pidkit
+                                                      imported from PYTHONPATH, the library
+                                                      from PIDKIT_LIBRARY)
     py_bench.py plist ROW EXTRA REPS ITERS PROCS_BIN  row 7: psutil process_iter(["name","ppid"])
                                                       + os.getsid, with EXTRA sleeping processes
     py_bench.py pkill ROW MEMBERS REPS PROCS_BIN      row 8: psutil SIGTERM to a session + wait_procs
@@ -54,9 +58,19 @@ def emit_check(row, impl, what, ok):
     print(json.dumps({"row": row, "impl": impl, "check": what, "ok": ok}), flush=True)
 
 
+# Process groups to SIGKILL before exiting on a failed check (os._exit runs no
+# finally: a surviving helper would keep run.py's pipes open).
+KILL_AT_EXIT = []
+
+
 def die(msg):
     sys.stderr.write("py_bench: FAILED CHECK: %s\n" % msg)
     sys.stderr.flush()
+    for pgid in KILL_AT_EXIT:
+        try:
+            os.killpg(pgid, 9)
+        except OSError:
+            pass
     os._exit(1)
 
 
@@ -337,6 +351,171 @@ def cmd_icount(impl, n):
     for _ in range(n):
         f(ppid)
 
+# ---- rows py-list, py-info, py-wait: pidkit.processes/Process vs psutil ----
+
+def start_extra(n):
+    """n sleeping processes (children of one holder in a session of its own);
+    returns a function that ends them."""
+    import signal
+    import subprocess
+    code = ("import os, signal, sys\n"
+            "for _ in range(%d):\n"
+            "    if os.fork() == 0:\n"
+            "        signal.pause()\n"
+            "        os._exit(0)\n"
+            "print('ready', flush=True)\n"
+            "signal.pause()\n" % n)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    KILL_AT_EXIT.append(holder.pid)
+    check(holder.stdout.readline().startswith(b"ready"), "extra processes did not start")
+
+    def stop():
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        KILL_AT_EXIT.remove(holder.pid)
+    return stop, holder.pid
+
+
+def list_pidkit(pidkit, me):
+    rows = pidkit.processes()
+    return [(r.comm, r.pid, r.ppid, r.sid) for r in rows]
+
+
+def list_psutil(psutil, me):
+    out = []
+    for p in psutil.process_iter(["name", "ppid"]):
+        try:
+            out.append((p.info["name"], p.pid, p.info["ppid"], os.getsid(p.pid)))
+        except ProcessLookupError:
+            pass
+    return out
+
+
+def info_pidkit(pidkit, pid):
+    with pidkit.Process(pid) as p:
+        i = p.info()
+        return i.comm, i.state, i.ppid, i.rss_bytes
+
+
+def info_psutil(psutil, pid):
+    d = psutil.Process(pid).as_dict(["name", "status", "ppid", "memory_info"])
+    return d["name"], d["status"], d["ppid"], d["memory_info"].rss
+
+
+class Strangers:
+    """Processes that are not our children: a helper process forks each on
+    request and reaps it as soon as it exits (as the parent of a monitored
+    process does). A stranger exits when told through a pipe, writing the
+    monotonic time just before its _exit."""
+
+    def __init__(self):
+        self.go_r, self.go_w = os.pipe()
+        self.rep_r, self.rep_w = os.pipe()
+        req_r, self.req_w = os.pipe()
+        self.pid_r, pid_w = os.pipe()
+        self.helper = os.fork()
+        if self.helper == 0:
+            try:
+                for fd in (self.req_w, self.pid_r, self.go_w, self.rep_r):
+                    os.close(fd)
+                while os.read(req_r, 1) == b"n":
+                    pid = os.fork()
+                    if pid == 0:
+                        os.read(self.go_r, 1)
+                        os.write(self.rep_w, struct.pack("=Q", time.monotonic_ns()))
+                        os._exit(0)
+                    os.write(pid_w, struct.pack("=i", pid))
+                    os.waitpid(pid, 0)
+            finally:
+                os._exit(0)
+        for fd in (req_r, pid_w, self.go_r, self.rep_w):
+            os.close(fd)
+
+    def new(self):
+        os.write(self.req_w, b"n")
+        return struct.unpack("=i", read_exact(self.pid_r, 4))[0]
+
+    def close(self):
+        os.close(self.req_w)
+        os.waitpid(self.helper, 0)
+
+
+def wait_latency(impl, pidkit, psutil, strangers):
+    pid = strangers.new()
+    handle = pidkit.Process(pid) if impl == "pidkit" else psutil.Process(pid)
+    os.write(strangers.go_w, b"x")
+    r = handle.wait(timeout=30)
+    t1 = time.monotonic_ns()
+    t0 = struct.unpack("=Q", read_exact(strangers.rep_r, 8))[0]
+    check(r is None, "%s: wait for a non-child returned %r" % (impl, r))
+    if impl == "pidkit":
+        handle.close()
+    return t1 - t0
+
+
+def cmd_procs(extra, reps, iters):
+    import psutil
+    import pidkit
+    stop, holder = start_extra(extra)
+    strangers = Strangers()
+    try:
+        me = os.getpid()
+        target = os.getppid()
+        checked = {}
+
+        def note(row, impl):
+            checked[(row, impl)] = checked.get((row, impl), 0) + 1
+
+        def one_list(impl):
+            t0 = ns()
+            rows = (list_pidkit if impl == "pidkit" else list_psutil)(pidkit if impl == "pidkit" else psutil, me)
+            t = ns() - t0
+            extras = sum(1 for r in rows if r[2] == holder)
+            check(extras == extra and any(r[1] == me and r[3] == os.getsid(0) for r in rows),
+                  "%s listed %d rows, %d of the %d extra processes" % (impl, len(rows), extras, extra))
+            note("py-list", impl)
+            return t
+
+        def one_info(impl):
+            t0 = ns()
+            got = (info_pidkit(pidkit, target) if impl == "pidkit" else info_psutil(psutil, target))
+            t = ns() - t0
+            check(got[2] == os.getppid() or got[2] >= 0, "ppid")
+            check(got[0] and got[3] > 0, "%s: %r" % (impl, got))
+            note("py-info", impl)
+            return t
+
+        def one_wait(impl):
+            note("py-wait", impl)
+            return wait_latency(impl, pidkit, psutil, strangers)
+
+        list_impls = {"pidkit": None, "psutil process_iter(name,ppid) + os.getsid": None}
+        info_impls = {"pidkit": None, "psutil as_dict(name,status,ppid,memory_info)": None}
+        wait_impls = {"pidkit": None, "psutil Process.wait()": None}
+        for rep in range(-1, reps):
+            warm = rep < 0
+            for row, impls, fn, batch, rounds in (
+                    ("py-list", list_impls, lambda i: one_list("psutil" if i != "pidkit" else i), 1,
+                     2 if warm else max(1, iters // 50)),
+                    ("py-info", info_impls, lambda i: one_info("psutil" if i != "pidkit" else i), 20,
+                     2 if warm else max(1, iters // 10)),
+                    ("py-wait", wait_impls, lambda i: one_wait("psutil" if i != "pidkit" else i), 1,
+                     2 if warm else max(1, iters // 20))):
+                smp = rounds_of(impls, rounds, batch, fn)
+                if not warm:
+                    for impl, v in smp.items():
+                        emit(row, impl, rep, v, rounds * batch)
+        for (row, impl), n in sorted(checked.items()):
+            name = next(i for i in ({"py-list": list_impls, "py-info": info_impls,
+                                     "py-wait": wait_impls}[row]) if (i == "pidkit") == (impl == "pidkit"))
+            emit_check(row, name, {"py-list": "the extra processes and the caller (its sid right) listed",
+                                   "py-info": "name and rss of the process",
+                                   "py-wait": "wait for a non-child returned None after its exit"}[row], n)
+    finally:
+        strangers.close()
+        stop()
+
 
 # ---- rows 7-9: listing, killing a session, waiting for a non-child ----
 
@@ -485,6 +664,8 @@ def main(a):
         cmd_ids(int(a[1]), int(a[2]))
     elif cmd == "icount":
         cmd_icount(a[1], int(a[2]))
+    elif cmd == "procs":
+        cmd_procs(int(a[1]), int(a[2]), int(a[3]))
     elif cmd == "plist":
         cmd_plist(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
     elif cmd == "pkill":

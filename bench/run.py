@@ -30,6 +30,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Extra sleeping processes while the Python binding lists every process (row 10).
+PY_EXTRA = 1000
 
 # The rows of the table: key -> (number, description).
 ROWS = [
@@ -48,6 +50,9 @@ ROWS = [
     ("list-10k", "7", "list every process (comm,pid,ppid,pgid,sid) with 10 000 extra sleeping processes"),
     ("kill-1k", "8", "SIGTERM a 1 000-member session, until all have exited"),
     ("exit-wait", "9", "from a non-child's exit to the wait for it returning"),
+    ("py-list", "10", "Python: every process's name, ppid and sid, {py_extra} extra processes running"),
+    ("py-info", "10", "Python: name, status, ppid and memory of one process, from its pid"),
+    ("py-wait", "10", "Python: from a non-child's _exit until wait() returns"),
     ("size", "6", "stripped size of the shared object"),
     ("rss", "6", "resident memory added by dlopen(RTLD_NOW)"),
 ]
@@ -85,6 +90,9 @@ ROW_NAMES = {
     ("proc_info", "pidkit"): "**pidkit** pidkit_proc_info_get(0)",
     ("proc_info", "floor"): "floor /proc/self/stat open+read+parse",
     ("proc_info", "ps"): "`ps -o comm=,pid=,ppid=,pgid=,sid= -p PID`",
+    ("py-list", "pidkit"): "**pidkit** pidkit.processes()",
+    ("py-info", "pidkit"): "**pidkit** pidkit.Process(pid).info()",
+    ("py-wait", "pidkit"): "**pidkit** pidkit.Process(pid).wait()",
     ("list-1k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
     ("list-10k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
     ("list-1k", "floor"): "floor (getdents64 + openat/read/close of stat)",
@@ -349,6 +357,17 @@ def main():
                 res.add(run_lines(cmd), rep)
         log("%-14s %5.1f s" % (name, time.monotonic() - t))
 
+    # Row 10: the Python binding (from this checkout, on the library under
+    # test) against psutil, both in the one py_bench.py process per repetition
+    # (group "python procs" for --only).
+    if pyb and (not only or "python procs" in only):
+        t = time.monotonic()
+        penv = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(HERE), "bindings", "python"),
+                    PIDKIT_LIBRARY=os.path.abspath(a.lib))
+        for rep in range(R):
+            res.add(run_lines(p("procs", PY_EXTRA, 1, 100 // q), env=penv), rep)
+        log("%-14s %5.1f s" % ("python procs", time.monotonic() - t))
+
     # System calls per operation: strace -f -c of N operations minus 0.
     if have_strace:
         t = time.monotonic()
@@ -431,7 +450,8 @@ def main():
 
 
 def render(res, meta, outdir):
-    subst = {"tmp_fs": meta["fs"].get("/tmp", "?"), "nofile_hard": res.info.get("nofile_hard", "?")}
+    subst = {"tmp_fs": meta["fs"].get("/tmp", "?"), "nofile_hard": res.info.get("nofile_hard", "?"),
+             "py_extra": PY_EXTRA}
     table = []
     rows_json = []
     for key, num, desc in ROWS:

@@ -311,5 +311,215 @@ else
     for i in 1 2 3; do echo "ok $((n += 1)) - sd_notify through pidkit run # SKIP python3 missing"; done
 fi
 
+# --- ps, kill, wait: sessions of several process groups (seed 004) ----------
+
+sessions=()
+# A program that leads its own session (through `pidkit run`) with three
+# process groups: its own (it and a sleep), one sleep's, and a subshell's
+# (the subshell and its sleep); once its children are gone it goes on as a
+# sleep. Sets sid; waits until all five run.
+# SESSION_PRE runs first in the leader (e.g. trap '' TERM, inherited).
+start_session() {
+    local pf=$tmp/session.$RANDOM.pid i
+    "$PIDKIT" run --pidfile "$pf" -- bash -c "${SESSION_PRE:-}"'
+        set -m; sleep 300 & (sleep 300 & wait) & set +m; sleep 300 & wait; exec sleep 300' >"$tmp/sid" 2>&1
+    sid=$(<"$tmp/sid")
+    sessions+=("$sid")
+    for i in $(seq 200); do
+        [ "$(members "$sid" | wc -l)" -eq 5 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+members() {  # members SID: "pid pgid" of its live (non-zombie) members
+    "$PIDKIT" ps -s "$1" -o pid= -o pgid= -o state= | awk '$3 != "Z" { print $1, $2 }'
+}
+settle() {  # settle SID COUNT: until the session has COUNT live members
+    local i
+    for i in $(seq 100); do
+        [ "$(members "$1" | wc -l)" -eq "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+groups_of() { members "$1" | awk '{ print $2 }' | sort -u | wc -l; }
+kill_sessions() {
+    local s
+    for s in "${sessions[@]}"; do
+        "$PIDKIT" kill -KILL --session "$s" --timeout 10 >/dev/null 2>&1
+    done
+}
+trap 'kill_sessions; cleanup' EXIT
+
+for c in ps kill wait; do
+    run "$c" --help
+    ok $(is "$rc" 0 && has "$out" "usage: pidkit $c" && is "$err" ""; echo $?) "$c --help exits 0 with its usage"
+done
+run help
+ok $(has "$out" "ps [SELECTORS]" && has "$out" "kill SELECTOR" && has "$out" "wait PID"; echo $?) "help lists ps, kill and wait"
+
+start_session
+ok $? "a program leading its own session with three process groups ($sid)"
+ok $(is "$(groups_of "$sid")" 3 && is "$(stat_field "$sid" 4)" "$sid"; echo $?) "... three groups, five processes, SID = its pid"
+
+run ps -s "$sid"
+ok $(is "$rc" 0 && is "$(echo "$out" | head -1 | tr -s ' ')" "COMMAND PID PPID PGID SID" && \
+     is "$(echo "$out" | sed 1d | awk -v s="$sid" '$5 == s' | wc -l)" "$(echo "$out" | sed 1d | wc -l)" && \
+     [ "$(echo "$out" | sed 1d | wc -l)" -ge 5 ]; echo $?) "ps -s SID: header comm,pid,ppid,pgid,sid and only the session's rows"
+row=$(echo "$out" | awk -v s="$sid" '$2 == s')
+set -- $row
+ok $(is "$1" bash && is "$3" "$(stat_field "$sid" 2)" && is "$4" "$sid" && is "$5" "$sid"; echo $?) "... the leader's row matches /proc ($row)"
+run ps --sid "$sid" --no-headers -o pid
+ok $(is "$rc" 0 && ! has "$out" PID && [ "$(echo "$out" | wc -l)" -ge 5 ]; echo $?) "ps --sid, --no-headers"
+
+run ps --my-session -o pid= -o sid=
+ok $(is "$rc" 0 && echo "$out" | awk -v p=$$ '$1 == p' | grep -q . && \
+     is "$(echo "$out" | awk '{ print $2 }' | sort -u)" "$(stat_field $$ 4)"; echo $?) \
+    "ps --my-session: the session of the shell that runs pidkit (this one's, $(stat_field $$ 4))"
+run ps -s "$(stat_field $$ 4)" -o pid=
+ok $(echo "$out" | grep -qx " *$$"; echo $?) "ps -s \"\$(ps -o sid= -p \$\$)\" names it too"
+
+other=$(members "$sid" | awk -v s="$sid" '$2 != s { print $2 }' | sort -u | head -1)
+run ps -g "$other" -o pid= -o pgid=
+ok $(is "$rc" 0 && is "$(echo "$out" | awk '{ print $2 }' | sort -u)" "$other"; echo $?) "ps -g PGID: that group only"
+run ps --pgid "$sid" -o pgid=
+ok $(is "$rc" 0 && is "$(echo "$out" | sort -u | tr -d ' ')" "$sid"; echo $?) "ps --pgid"
+run ps -P "$sid" -o ppid=
+ok $(is "$rc" 0 && is "$(echo "$out" | sort -u | tr -d ' ')" "$sid" && [ "$(echo "$out" | wc -l)" -ge 3 ]; echo $?) "ps -P PPID: its children"
+run ps --ppid "$sid" --tree "$sid" -o pid=
+kids=$(echo "$out" | wc -l)
+run ps --tree "$sid" -o pid= -o state=
+ok $(is "$rc" 0 && is "$(echo "$out" | awk '$2 != "Z"' | wc -l)" 4 && ! echo "$out" | grep -qw "$sid" && [ "$kids" -ge 3 ]; echo $?) \
+    "ps --tree PID: its descendants (four), not itself; --ppid and --tree combine"
+me_user=$(id -un)
+run ps -s "$sid" -u "$me_user" -o uid= -o user=
+ok $(is "$rc" 0 && is "$(echo "$out" | sort -u | tr -s ' ' | sed 's/^ //')" "$(id -u) $me_user"; echo $?) "ps -u USER (a name)"
+run ps -s "$sid" --user "$(id -u)" -o pid=
+n_uid=$(echo "$out" | wc -l)
+run ps -s "$sid" -u $(( $(id -u) + 4242 ))
+ok $(is "$rc" 1 && [ "$n_uid" -ge 5 ] && is "$(echo "$out" | wc -l)" 1; echo $?) "ps --user UID; no match: header only, exit 1"
+
+run ps -s $$ -o comm,pid,ppid,pgid,sid,state,tty,uid,user,nlwp,rss,vsz,time,start
+hdr=$(echo "$out" | head -1 | tr -s ' ')
+ok $(is "$hdr" "COMMAND PID PPID PGID SID S TT UID USER NLWP RSS VSZ TIME START"; echo $?) "ps -o every field: ps's headers ($hdr)"
+run ps -s "$sid" -o pid,comm,state,tty,uid,nlwp,rss,vsz,time,start --no-headers
+row=$(echo "$out" | awk -v s="$sid" '$1 == s')
+set -- $row - - - - - - - - - -
+ok $(is "$2" bash && is "$3" S && is "$4" "?" && is "$5" "$(id -u)" && is "$6" 1 && [ "$7" -gt 0 ] && [ "$8" -ge "$7" ] && [[ $9 =~ ^[0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] && \
+     [[ ${10} =~ ^[0-9]{2}:[0-9]{2}$ ]]; echo $?) "... values: state, uid, nlwp, rss <= vsz (KiB), time, start ($row)"
+run ps -s "$sid" -o pid,sid=SESSION
+ok $(is "$(echo "$out" | head -1 | tr -s ' ' | sed 's/^ //')" "PID SESSION" && is "$(echo "$out" | sed 1d | awk '{ print $2 }' | sort -u)" "$sid"; echo $?) \
+    "ps -o FIELD=TITLE renames a header"
+run ps -s "$sid" -o pid= -o sid=
+ok $(is "$rc" 0 && ! has "$out" PID && is "$(echo "$out" | awk '{ print $2 }' | sort -u)" "$sid"; echo $?) \
+    "ps -o repeated; every header empty: no header line (ps -o pid=)"
+run ps -o ucomm,pgrp,sess,s,tt,rsz,vsize,cputime,thcount,ruid,ruser -s "$sid"
+ok $(is "$rc" 0; echo $?) "ps -o accepts ps's aliases"
+usage_case "ps -s 0" ps -s 0
+usage_case "ps --tree with a non-id" ps --tree x
+usage_case "ps with an unknown field" ps -o comm,bogus
+usage_case "ps with an unknown user" ps -u no-such-user-pidkit
+usage_case "ps with an operand" ps 1
+
+# kill -9 -SID (what the seed did) reaches the leader's group only.
+leader_kids=$(members "$sid" | awk -v s="$sid" '$2 == s' | wc -l)
+kill -9 -- "-$sid"
+for i in $(seq 100); do [ "$(members "$sid" | wc -l)" -eq 3 ] && break; sleep 0.05; done
+ok $(is "$leader_kids" 2 && is "$(members "$sid" | wc -l)" 3 && is "$(groups_of "$sid")" 2; echo $?) \
+    "kill -9 -SID leaves two process groups (three processes) of the session running"
+left=$(members "$sid" | awk '{ print $1 }')
+run kill --session "$sid" --wait
+ok $(is "$rc" 0 && is "$out" 3 && is "$(members "$sid" | wc -l)" 0; echo $?) \
+    "pidkit kill --session SID --wait: prints 3, exit 0, every group gone"
+for p in $left; do gone "$p" || echo "# $p still there"; done
+run kill --session "$sid"
+ok $(is "$rc" 1 && is "$out" 0 && has "$err" "no process matched"; echo $?) "kill when none matched: prints 0, exit 1"
+
+start_session
+run kill -KILL --pgid "$sid" --timeout 10
+ok $(is "$rc" 0 && is "$out" 2 && is "$(groups_of "$sid")" 2; echo $?) "kill -KILL --pgid G --timeout: that group only"
+other=$(members "$sid" | awk -v s="$sid" '$2 != s { print $2 }' | sort -u | head -1)
+in_other=$(members "$sid" | awk -v g="$other" '$2 == g' | wc -l)
+run kill -s 0 --pgid "$other"
+ok $(is "$rc" 0 && is "$out" "$in_other" && is "$(members "$sid" | wc -l)" 3; echo $?) "kill -s 0: counts, hurts nobody"
+run kill -0 --session "$sid" --user "$(id -un)"
+ok $(is "$rc" 0 && is "$out" 3; echo $?) "kill -0 --session --user USER: selectors combine"
+run kill --signal KILL --session "$sid" --user $(( $(id -u) + 4242 ))
+ok $(is "$rc" 1 && is "$out" 0 && is "$(members "$sid" | wc -l)" 3; echo $?) "kill --user of nobody there: none matched"
+kill_sessions
+
+start_session
+run kill -9 --tree "$sid" --wait
+settle "$sid" 1
+ok $(is "$rc" 0 && is "$out" 4 && is "$(members "$sid" | awk '{ print $1 }')" "$sid"; echo $?) \
+    "kill -9 --tree PID: its four descendants, not PID itself"
+kill_sessions
+start_session
+run kill -9 --ppid "$sid" --wait
+settle "$sid" 2
+ok $(is "$rc" 0 && is "$out" 3 && is "$(members "$sid" | wc -l)" 2; echo $?) "kill --ppid PID: its three children"
+kill_sessions
+
+SESSION_PRE="trap '' TERM;" start_session
+ok $? "a session whose members ignore SIGTERM"
+t0=$(date +%s%N)
+run kill --session "$sid" --timeout 0.5
+t1=$(date +%s%N)
+ok $(is "$rc" 3 && is "$out" 5 && has "$err" "5 of 5" && has "$err" "--escalate KILL" && [ $(( (t1 - t0) / 1000000 )) -ge 450 ] && \
+     is "$(members "$sid" | wc -l)" 5; echo $?) "kill --timeout: still running after the timeout -> exit 3, count printed"
+run kill --session "$sid" --timeout 5 --escalate KILL
+ok $(is "$rc" 0 && is "$out" 5 && is "$(members "$sid" | wc -l)" 0; echo $?) "kill --timeout --escalate KILL ends them"
+
+usage_case "kill without a selector" kill
+usage_case "kill -9 without a selector" kill -9
+usage_case "kill with an unknown signal" kill -NOPE --session "$sid"
+usage_case "kill -s with an unknown signal" kill -s NOPE --session "$sid"
+usage_case "kill --escalate without --timeout" kill --session "$sid" --escalate KILL
+usage_case "kill --escalate with an unknown signal" kill --session "$sid" --timeout 1 --escalate NOPE
+usage_case "kill with a bad timeout" kill --session "$sid" --timeout soon
+usage_case "kill --session 0" kill --session 0
+usage_case "kill --user unknown" kill --user no-such-user-pidkit
+usage_case "kill with an operand" kill --session "$sid" 42
+
+# wait: any process, not only pidkit's children.
+run run --pidfile "$tmp/w1.pid" -- sleep 60
+w1=$out
+started+=("$w1")
+run run --pidfile "$tmp/w2.pid" -- sleep 60
+w2=$out
+started+=("$w2")
+"$PIDKIT" wait "$w1" "$w2" 2>"$tmp/wait.err" &
+waiter=$!
+started+=("$waiter")
+sleep 0.3
+ok $(kill -0 "$waiter" 2>/dev/null && ! gone "$w1"; echo $?) "wait PID PID: still waiting while they run"
+kill "$w1"
+sleep 0.2
+ok $(kill -0 "$waiter" 2>/dev/null; echo $?) "... still waiting with one of them running"
+kill "$w2"
+wait "$waiter"
+rc=$?
+ok $(is "$rc" 0 && gone "$w1" && gone "$w2"; echo $?) "... exit 0 once both (not its children) have exited"
+
+run run --pidfile "$tmp/w3.pid" -- sleep 60
+w3=$out
+started+=("$w3")
+t0=$(date +%s%N)
+run wait "$w3" --timeout 0.3
+t1=$(date +%s%N)
+ok $(is "$rc" 3 && has "$err" "still running" && has "$err" "$w3" && [ $(( (t1 - t0) / 1000000 )) -ge 250 ]; echo $?) \
+    "wait --timeout: exit 3 and the pid on stderr after the timeout"
+run wait -t 0 "$w3"
+ok $(is "$rc" 3; echo $?) "wait -t 0 looks once"
+kill "$w3"
+run wait -t 10 "$w3"
+ok $(is "$rc" 0; echo $?) "wait -t 10 of one that exits: 0"
+gone_pid=$(dead_pid)
+run wait "$gone_pid" $$ --timeout 5
+ok $(is "$rc" 1 && has "$err" "$gone_pid"; echo $?) "wait for a pid that names no process: exit 1 at once"
+usage_case "wait without a pid" wait
+usage_case "wait with a non-pid" wait 12x
+usage_case "wait with a bad timeout" wait 1 --timeout -1
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -3,7 +3,8 @@
 #   make                 also builds build/pidkit (runs from the build tree)
 #   make check-cli       c-tests/cli.t through prove (part of `make check`)
 #   make demo-cli        the main job: run --pidfile, status, a refused second
-#                        start, ids, stop
+#                        start, ids, stop; a session of three process groups:
+#                        ps -s, kill -9 -SID leaves two, pidkit kill --session
 #   make install         installs $(BINDIR)/pidkit, relinked to find the
 #                        library in $(LIBDIR) (CLI_INSTALL_RPATH= to drop that)
 

@@ -5,6 +5,9 @@
  *   pidkit run --pidfile F [--chdir-root] [--chdir D] [--stdout F] [--stderr F] -- CMD [ARG...]
  *   pidkit status F
  *   pidkit stop F [--signal S] [--timeout T]
+ *   pidkit ps [-s SID] [-g PGID] [-P PPID] [--tree PID] [-u USER] [-o FIELDS] [--no-headers]
+ *   pidkit kill [-SIG | -s SIG] (--session SID | --pgid G | --ppid P | --tree P | --user U) ...
+ *   pidkit wait PID... [--timeout T]
  *   pidkit version
  *
  * Every failure message is the library's pidkit_last_error(), prefixed with
@@ -16,8 +19,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +51,9 @@ static const char USAGE_MAIN[] =
     "  run --pidfile F ...   start a program in its own session, holding pidfile F\n"
     "  status F              is the holder of pidfile F running? (LSB exit codes)\n"
     "  stop F                signal the holder of pidfile F and wait until it is gone\n"
+    "  ps [SELECTORS]        list processes (-s SID, -g PGID, -P PPID, --tree PID, -u USER)\n"
+    "  kill SELECTOR         signal every process of a session, group, tree or user\n"
+    "  wait PID...           wait until processes (any, not only children) have exited\n"
     "  version               print the library version\n"
     "\n"
     "Run 'pidkit COMMAND --help' for the options of a command.\n";
@@ -126,6 +134,69 @@ static const char USAGE_STOP[] =
     "     --signal KILL), or another failure\n"
     "  2  usage error\n"
     "  4  not permitted to signal the holder\n";
+
+static const char USAGE_PS[] =
+    "usage: pidkit ps [-s SID] [-g PGID] [-P PPID] [--tree PID] [-u USER|UID]\n"
+    "                 [--my-session] [-o FIELDS] [--no-headers]\n"
+    "\n"
+    "One row per process (ascending pid), from one read of /proc; every\n"
+    "selector given must match (none: every process, as `ps -e`).\n"
+    "  -s, --sid SID       members of session SID\n"
+    "  --my-session        members of pidkit's own session, which it shares with\n"
+    "                      the shell that runs it (-s $$ names it only when that\n"
+    "                      shell leads its session, as an interactive one does)\n"
+    "  -g, --pgid PGID     members of process group PGID\n"
+    "  -P, --ppid PID      children of PID\n"
+    "  --tree PID          descendants of PID: its children, theirs, and so on\n"
+    "                      (not PID itself)\n"
+    "  -u, --user USER     processes whose real user is USER (a name or a uid)\n"
+    "  -o, --format FIELDS columns, comma-separated, named as ps -o names them:\n"
+    "                      comm pid ppid pgid sid state tty uid user nlwp rss vsz\n"
+    "                      time start (default comm,pid,ppid,pgid,sid, the seed's\n"
+    "                      `ps xao` line); FIELD=TITLE sets a header (ps -o\n"
+    "                      pid=: none); may be repeated\n"
+    "  --no-headers        no header line\n"
+    "rss and vsz are KiB, time is user+system CPU [DD-]HH:MM:SS, start is HH:MM\n"
+    "(today) or MonDD. Ids are > 0. Exit status: 0, 1 when no process matched,\n"
+    "2 usage error.\n";
+
+static const char USAGE_KILL[] =
+    "usage: pidkit kill [-SIGNAL | -s SIGNAL] (--session SID | --pgid PGID |\n"
+    "                   --ppid PID | --tree PID | --user USER) [--wait]\n"
+    "                   [--timeout SECONDS] [--escalate SIGNAL]\n"
+    "\n"
+    "Signal every process the selectors match (all of them; at least one is\n"
+    "required: never every process), each through a pidfd opened after the\n"
+    "scan and re-checked, so a recycled pid is never hit. Members forked\n"
+    "meanwhile are found by rescanning. pid 1, pidkit itself and kernel threads\n"
+    "are never signalled. `kill -9 -SID` reaches only the process group SID;\n"
+    "`pidkit kill -9 --session SID` reaches every group of the session.\n"
+    "Prints how many processes were signalled.\n"
+    "  -SIGNAL, -s, --signal SIGNAL   a name (TERM, SIGTERM, kill) or number;\n"
+    "                      default TERM; 0 only counts\n"
+    "  --session SID       members of session SID\n"
+    "  --pgid PGID         members of process group PGID\n"
+    "  --ppid PID          children of PID\n"
+    "  --tree PID          descendants of PID, children before parents (not PID)\n"
+    "  --user USER         processes whose real user is USER (a name or a uid)\n"
+    "  --wait              then wait until every signalled process has exited\n"
+    "  --timeout SECONDS   wait at most that long (implies --wait; fractions allowed)\n"
+    "  --escalate SIGNAL   with --timeout: send SIGNAL to those still running when\n"
+    "                      the timeout has passed, then wait up to SECONDS again\n"
+    "Exit status: 0 when at least one process was signalled (and, waiting, all\n"
+    "have exited); 1 when none matched (or none could be signalled: message on\n"
+    "stderr); 2 usage error; 3 still running after the timeout.\n";
+
+static const char USAGE_WAIT[] =
+    "usage: pidkit wait PID... [--timeout SECONDS]\n"
+    "\n"
+    "Return when every listed process has exited: any process, not only\n"
+    "pidkit's children (as pidwait or `tail --pid`), through pidfds, without\n"
+    "polling. A zombie has exited. Nothing is printed.\n"
+    "  -t, --timeout SECONDS   wait at most that long (fractions allowed; 0 = look once)\n"
+    "Exit status: 0 all have exited; 1 a PID names no process (nothing is\n"
+    "waited for); 2 usage error; 3 some still running after the timeout (their\n"
+    "pids on stderr).\n";
 
 static const char USAGE_VERSION[] =
     "usage: pidkit version\n"
@@ -634,6 +705,509 @@ static int cmd_stop(int argc, char **argv)
     return 1;
 }
 
+/* ------------------------------------------------------ ps, kill, wait */
+
+/* A signal for kill: as parse_signal, and 0 (only checks). */
+static int parse_kill_signal(const char *s)
+{
+    return strcmp(s, "0") == 0 ? 0 : parse_signal(s);
+}
+
+/* A user name or a decimal uid; -1 if neither. */
+static int parse_user(const char *s, uint32_t *uid)
+{
+    struct passwd *pw = *s ? getpwnam(s) : NULL;
+    if (pw) {
+        *uid = (uint32_t)pw->pw_uid;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] < '0' || s[0] > '9' || v >= UINT32_MAX)
+        return -1;
+    *uid = (uint32_t)v;
+    return 0;
+}
+
+/* Seconds (fractions allowed, >= 0) for --timeout; -1 if not a number. */
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Milliseconds for a C timeout_ms: rounded up, at most INT32_MAX. */
+static int seconds_to_ms(double seconds)
+{
+    double ms = ceil(seconds * 1000.0);
+    return ms >= (double)INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Every matching process into a malloc'ed array: pidkit_proc_list, called
+ * again with a larger array while more processes match than it holds.
+ * Returns the count (rows in *out, free it), or -errno. */
+static int list_processes(const pidkit_proc_filter *filter, pidkit_proc_info **out)
+{
+    size_t cap = 1024;
+    for (;;) {
+        pidkit_proc_info *rows = calloc(cap, sizeof *rows);
+        if (!rows)
+            return -ENOMEM;
+        int r = pidkit_proc_list(filter, rows, sizeof *rows, cap);
+        if (r >= 0 && (size_t)r <= cap) {
+            *out = rows;
+            return r;
+        }
+        free(rows);
+        if (r < 0)
+            return r;
+        cap = (size_t)r + (size_t)r / 4 + 64;
+    }
+}
+
+enum ps_field { F_COMM, F_PID, F_PPID, F_PGID, F_SID, F_STATE, F_TTY, F_UID, F_USER, F_NLWP,
+                F_RSS, F_VSZ, F_TIME, F_START };
+
+/* ps -o names (and some of ps's aliases), their headers and widths. */
+static const struct {
+    const char *name;
+    enum ps_field id;
+    const char *header;
+    int width;
+    int left;      /* text, left-aligned; numbers are right-aligned */
+} ps_fields[] = {
+    { "comm", F_COMM, "COMMAND", 15, 1 },  { "ucomm", F_COMM, "COMMAND", 15, 1 },
+    { "ucmd", F_COMM, "CMD", 15, 1 },      { "pid", F_PID, "PID", 7, 0 },
+    { "ppid", F_PPID, "PPID", 7, 0 },      { "pgid", F_PGID, "PGID", 7, 0 },
+    { "pgrp", F_PGID, "PGRP", 7, 0 },      { "sid", F_SID, "SID", 7, 0 },
+    { "sess", F_SID, "SESS", 7, 0 },       { "session", F_SID, "SESS", 7, 0 },
+    { "state", F_STATE, "S", 1, 1 },       { "s", F_STATE, "S", 1, 1 },
+    { "tty", F_TTY, "TT", 8, 1 },          { "tt", F_TTY, "TT", 8, 1 },
+    { "tname", F_TTY, "TTY", 8, 1 },       { "uid", F_UID, "UID", 5, 0 },
+    { "ruid", F_UID, "RUID", 5, 0 },       { "user", F_USER, "USER", 8, 1 },
+    { "ruser", F_USER, "RUSER", 8, 1 },    { "nlwp", F_NLWP, "NLWP", 4, 0 },
+    { "thcount", F_NLWP, "THCNT", 5, 0 },  { "rss", F_RSS, "RSS", 8, 0 },
+    { "rssize", F_RSS, "RSS", 8, 0 },      { "rsz", F_RSS, "RSZ", 8, 0 },
+    { "vsz", F_VSZ, "VSZ", 8, 0 },         { "vsize", F_VSZ, "VSZ", 8, 0 },
+    { "time", F_TIME, "TIME", 8, 0 },      { "cputime", F_TIME, "TIME", 8, 0 },
+    { "start", F_START, "START", 5, 0 },
+};
+#define N_PS_FIELDS (sizeof ps_fields / sizeof ps_fields[0])
+#define MAX_COLUMNS 64
+
+struct ps_column {
+    enum ps_field id;
+    char header[64];
+    int width;
+    int left;
+};
+
+/* Adds the columns of one -o argument: names separated by commas or
+ * blanks; NAME=TITLE takes the rest of the argument as its header (as ps
+ * does: `-o pid=` has none). Returns -1 (message given) on a bad name. */
+static int add_columns(const char *arg, struct ps_column *cols, int *n)
+{
+    const char *p = arg;
+    while (*p) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, ",= \t");
+        size_t i;
+        for (i = 0; i < N_PS_FIELDS; i++)
+            if (strlen(ps_fields[i].name) == len && strncmp(p, ps_fields[i].name, len) == 0)
+                break;
+        if (i == N_PS_FIELDS) {
+            usage_error("ps", "unknown field '%.*s' (fields: comm pid ppid pgid sid state tty uid user nlwp "
+                        "rss vsz time start)", (int)len, p);
+            return -1;
+        }
+        if (*n >= MAX_COLUMNS) {
+            usage_error("ps", "more than %d columns", MAX_COLUMNS);
+            return -1;
+        }
+        struct ps_column *c = &cols[(*n)++];
+        c->id = ps_fields[i].id;
+        c->width = ps_fields[i].width;
+        c->left = ps_fields[i].left;
+        p += len;
+        if (*p == '=') {
+            snprintf(c->header, sizeof c->header, "%s", p + 1);
+            p += strlen(p);
+        } else {
+            snprintf(c->header, sizeof c->header, "%s", ps_fields[i].header);
+        }
+        if ((int)strlen(c->header) > c->width)
+            c->width = (int)strlen(c->header);
+    }
+    return 0;
+}
+
+/* The boot time (seconds since the epoch), for START; 0 if unknown. */
+static time_t boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    char line[256];
+    long long bt = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    fclose(f);
+    return (time_t)bt;
+}
+
+static void format_field(const struct ps_column *c, const pidkit_proc_info *p, char *buf, size_t n,
+                         long ticks, time_t booted, time_t now)
+{
+    switch (c->id) {
+    case F_COMM: snprintf(buf, n, "%s", p->comm); break;
+    case F_PID: snprintf(buf, n, "%d", (int)p->pid); break;
+    case F_PPID: snprintf(buf, n, "%d", (int)p->ppid); break;
+    case F_PGID: snprintf(buf, n, "%d", (int)p->pgid); break;
+    case F_SID: snprintf(buf, n, "%d", (int)p->sid); break;
+    case F_STATE: snprintf(buf, n, "%c", p->state); break;
+    case F_TTY: tty_name(p->tty_nr, buf, n); break;
+    case F_UID: snprintf(buf, n, "%u", (unsigned)p->uid); break;
+    case F_USER: {
+        static uint32_t cached_uid = UINT32_MAX;
+        static char cached_name[64];
+        if (p->uid != cached_uid) {
+            struct passwd *pw = getpwuid((uid_t)p->uid);
+            if (pw && strlen(pw->pw_name) <= 8)
+                snprintf(cached_name, sizeof cached_name, "%s", pw->pw_name);
+            else
+                snprintf(cached_name, sizeof cached_name, "%u", (unsigned)p->uid);
+            cached_uid = p->uid;
+        }
+        snprintf(buf, n, "%s", cached_name);
+        break;
+    }
+    case F_NLWP: snprintf(buf, n, "%u", (unsigned)p->num_threads); break;
+    case F_RSS: snprintf(buf, n, "%llu", (unsigned long long)(p->rss_bytes / 1024)); break;
+    case F_VSZ: snprintf(buf, n, "%llu", (unsigned long long)(p->vsize_bytes / 1024)); break;
+    case F_TIME: {
+        unsigned long long s = (p->utime + p->stime) / (unsigned long long)ticks;
+        unsigned long long d = s / 86400;
+        if (d)
+            snprintf(buf, n, "%llu-%02llu:%02llu:%02llu", d, s / 3600 % 24, s / 60 % 60, s % 60);
+        else
+            snprintf(buf, n, "%02llu:%02llu:%02llu", s / 3600, s / 60 % 60, s % 60);
+        break;
+    }
+    case F_START: {
+        time_t t = booted + (time_t)(p->start_time / (unsigned long long)ticks);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        const char *fmt = now - t < 24 * 3600 ? "%H:%M" : now - t < 365 * 24 * 3600 ? "%b%d" : "%Y";
+        if (!booted || strftime(buf, n, fmt, &tm) == 0)
+            snprintf(buf, n, "-");
+        break;
+    }
+    }
+}
+
+static void print_cell(const struct ps_column *c, const char *text, int last)
+{
+    if (last && c->left)
+        fputs(text, stdout);
+    else
+        printf(c->left ? "%-*s" : "%*s", c->width, text);
+    putchar(last ? '\n' : ' ');
+}
+
+/* A selector's id: decimal, > 0; -1 (usage error given) otherwise. */
+static int selector_id(const char *cmd, const char *opt, const char *arg, pid_t *out)
+{
+    if (parse_pid(arg, out) == 0)
+        return 0;
+    usage_error(cmd, "%s needs an id > 0, not '%s'", opt, arg);
+    return -1;
+}
+
+/* The selector options ps and kill share; 1 if c was one of them, 0 if
+ * not, -1 after a usage error. */
+enum { OPT_SID = 's', OPT_PGID = 'g', OPT_PPID = 'P', OPT_USER = 'u', OPT_TREE = 1000, OPT_MY_SESSION,
+       OPT_NO_HEADERS, OPT_SESSION, OPT_WAIT, OPT_TIMEOUT, OPT_ESCALATE };
+
+static int selector_option(const char *cmd, int c, char **argv, pidkit_proc_filter *f)
+{
+    (void)argv;
+    const char *opt = c == OPT_SID ? "--sid" : c == OPT_SESSION ? "--session" : c == OPT_PGID ? "--pgid"
+                    : c == OPT_PPID ? "--ppid" : "--tree";
+    switch (c) {
+    case OPT_SID:
+    case OPT_SESSION:
+        f->flags |= PIDKIT_PROC_MATCH_SID;
+        return selector_id(cmd, opt, optarg, &f->sid) < 0 ? -1 : 1;
+    case OPT_PGID:
+        f->flags |= PIDKIT_PROC_MATCH_PGID;
+        return selector_id(cmd, opt, optarg, &f->pgid) < 0 ? -1 : 1;
+    case OPT_PPID:
+        f->flags |= PIDKIT_PROC_MATCH_PPID;
+        return selector_id(cmd, opt, optarg, &f->ppid) < 0 ? -1 : 1;
+    case OPT_TREE:
+        f->flags |= PIDKIT_PROC_MATCH_DESCENDANTS;
+        return selector_id(cmd, opt, optarg, &f->ancestor) < 0 ? -1 : 1;
+    case OPT_USER:
+        f->flags |= PIDKIT_PROC_MATCH_UID;
+        if (parse_user(optarg, &f->uid) < 0) {
+            usage_error(cmd, "no such user: '%s'", optarg);
+            return -1;
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int cmd_ps(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "sid", required_argument, NULL, OPT_SID },
+        { "pgid", required_argument, NULL, OPT_PGID },
+        { "ppid", required_argument, NULL, OPT_PPID },
+        { "tree", required_argument, NULL, OPT_TREE },
+        { "user", required_argument, NULL, OPT_USER },
+        { "my-session", no_argument, NULL, OPT_MY_SESSION },
+        { "format", required_argument, NULL, 'o' },
+        { "no-headers", no_argument, NULL, OPT_NO_HEADERS },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    pidkit_proc_filter filter = PIDKIT_PROC_FILTER_INIT;
+    struct ps_column cols[MAX_COLUMNS];
+    int ncols = 0, headers = 1, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hs:g:P:u:o:", longopts, NULL)) != -1) {
+        int r = selector_option("ps", c, argv, &filter);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_MY_SESSION:
+            filter.flags |= PIDKIT_PROC_MATCH_SID;
+            filter.sid = getsid(0);
+            break;
+        case 'o':
+            if (add_columns(optarg, cols, &ncols) < 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_NO_HEADERS: headers = 0; break;
+        case 'h': return help(USAGE_PS);
+        default: return bad_option("ps", argv, c);
+        }
+    }
+    if (optind < argc)
+        return usage_error("ps", "unexpected argument '%s' (select with -s, -g, -P, --tree, -u)", argv[optind]);
+    if (ncols == 0)
+        add_columns("comm,pid,ppid,pgid,sid", cols, &ncols);
+
+    pidkit_proc_info *rows = NULL;
+    int n = list_processes(filter.flags ? &filter : NULL, &rows);
+    if (n < 0) {
+        fprintf(stderr, "pidkit ps: %s\n", n == -ENOMEM ? strerror(ENOMEM) : pidkit_last_error());
+        return 1;
+    }
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (ticks <= 0)
+        ticks = 100;
+    time_t booted = 0, now = time(NULL);
+    for (int i = 0; i < ncols; i++)
+        if (cols[i].id == F_START)
+            booted = boot_time();
+    int any_header = 0;
+    for (int i = 0; i < ncols; i++)
+        any_header |= cols[i].header[0] != '\0';
+    if (headers && any_header)
+        for (int i = 0; i < ncols; i++)
+            print_cell(&cols[i], cols[i].header, i == ncols - 1);
+    char buf[64];
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < ncols; i++) {
+            format_field(&cols[i], &rows[r], buf, sizeof buf, ticks, booted, now);
+            print_cell(&cols[i], buf, i == ncols - 1);
+        }
+    free(rows);
+    return n > 0 ? 0 : 1;
+}
+
+static int cmd_kill(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "signal", required_argument, NULL, 's' },
+        { "session", required_argument, NULL, OPT_SESSION },
+        { "pgid", required_argument, NULL, OPT_PGID },
+        { "ppid", required_argument, NULL, OPT_PPID },
+        { "tree", required_argument, NULL, OPT_TREE },
+        { "user", required_argument, NULL, OPT_USER },
+        { "wait", no_argument, NULL, OPT_WAIT },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "escalate", required_argument, NULL, OPT_ESCALATE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int sig = SIGTERM, escalate = 0, wait_exit = 0, have_timeout = 0, c;
+    double timeout = 0;
+    /* kill(1)'s -SIGNAL as the first argument: -9, -KILL, -SIGTERM. */
+    if (argc > 1 && argv[1][0] == '-' && argv[1][1] && argv[1][1] != '-' && strcmp(argv[1], "-s") != 0 &&
+        strcmp(argv[1], "-h") != 0) {
+        if ((sig = parse_kill_signal(argv[1] + 1)) < 0)
+            return usage_error("kill", "unknown signal '%s'", argv[1] + 1);
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    pidkit_proc_filter filter = PIDKIT_PROC_FILTER_INIT;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hs:", longopts, NULL)) != -1) {
+        int r = c == OPT_SID ? 0 : selector_option("kill", c, argv, &filter);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 's':
+            if ((sig = parse_kill_signal(optarg)) < 0)
+                return usage_error("kill", "unknown signal '%s'", optarg);
+            break;
+        case OPT_WAIT: wait_exit = 1; break;
+        case OPT_TIMEOUT:
+            if (parse_seconds(optarg, &timeout) < 0)
+                return usage_error("kill", "not a number of seconds: '%s'", optarg);
+            have_timeout = wait_exit = 1;
+            break;
+        case OPT_ESCALATE:
+            if ((escalate = parse_signal(optarg)) < 0)
+                return usage_error("kill", "unknown signal '%s'", optarg);
+            break;
+        case 'h': return help(USAGE_KILL);
+        default: return bad_option("kill", argv, c);
+        }
+    }
+    if (optind < argc)
+        return usage_error("kill", "unexpected argument '%s' (select with --session, --pgid, --ppid, --tree, --user)",
+                           argv[optind]);
+    if (!filter.flags)
+        return usage_error("kill", "no selector: give --session, --pgid, --ppid, --tree or --user "
+                           "(pidkit kill never signals every process)");
+    if (escalate && !have_timeout)
+        return usage_error("kill", "--escalate needs --timeout");
+
+    pidkit_kill_opts opts = PIDKIT_KILL_OPTS_INIT;
+    if (wait_exit) {
+        opts.flags = PIDKIT_KILL_WAIT;
+        opts.timeout_ms = have_timeout ? seconds_to_ms(timeout) : -1;
+        opts.escalate_sig = escalate;
+    }
+    pidkit_kill_result res = PIDKIT_KILL_RESULT_INIT;
+    int r = pidkit_proc_kill(&filter, sig, &opts, &res);
+    if (r == -ETIMEDOUT) {
+        printf("%u\n", (unsigned)res.signalled);
+        fprintf(stderr, "pidkit kill: %u of %u signalled processes still running after %g s%s\n",
+                (unsigned)res.alive, (unsigned)res.signalled, timeout,
+                escalate || sig == SIGKILL ? "" : "; try --escalate KILL");
+        return 3;
+    }
+    if (r < 0) {
+        printf("0\n");
+        fprintf(stderr, "pidkit kill: %s\n", pidkit_last_error());
+        return 1;
+    }
+    printf("%d\n", r);
+    if (res.refused)
+        fprintf(stderr, "pidkit kill: not permitted to signal %u matching process%s\n", (unsigned)res.refused,
+                res.refused == 1 ? "" : "es");
+    if (res.incomplete)
+        fprintf(stderr, "pidkit kill: new members were still appearing after 64 scans\n");
+    if (r == 0) {
+        fprintf(stderr, "pidkit kill: no process matched\n");
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_wait(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "timeout", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    double timeout = 0;
+    int have_timeout = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (parse_seconds(optarg, &timeout) < 0)
+                return usage_error("wait", "not a number of seconds: '%s'", optarg);
+            have_timeout = 1;
+            break;
+        case 'h': return help(USAGE_WAIT);
+        default: return bad_option("wait", argv, c);
+        }
+    }
+    int n = argc - optind;
+    if (n <= 0)
+        return usage_error("wait", "no PID given");
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    pidkit_proc **procs = calloc((size_t)n, sizeof *procs);
+    if (!pids || !procs) {
+        free(pids);
+        free(procs);
+        perror("pidkit wait");
+        return 1;
+    }
+    int status = 0;
+    for (int i = 0; i < n && status == 0; i++)
+        if (parse_pid(argv[optind + i], &pids[i]) != 0)
+            status = usage_error("wait", "not a process id: '%s'", argv[optind + i]);
+    /* Every pid is pinned before the wait begins: one that names no
+     * process fails the whole call, nothing is waited for. */
+    for (int i = 0; i < n && status != EXIT_USAGE; i++)
+        if (pidkit_proc_open(pids[i], &procs[i]) < 0) {
+            fprintf(stderr, "pidkit wait: %s\n", pidkit_last_error());
+            status = 1;
+        }
+    double deadline = now_seconds() + timeout;
+    int late = 0;
+    for (int i = 0; i < n && status == 0; i++) {
+        int ms = -1;
+        if (have_timeout) {
+            double left = deadline - now_seconds();
+            ms = left > 0 ? seconds_to_ms(left) : 0;
+        }
+        int r = pidkit_proc_wait(procs[i], ms, NULL);
+        if (r == -ETIMEDOUT) {
+            if (!late++)
+                fprintf(stderr, "pidkit wait: still running after %g s:", timeout);
+            fprintf(stderr, " %d", (int)pids[i]);
+        } else if (r < 0) {
+            fprintf(stderr, "pidkit wait: %d: %s\n", (int)pids[i], pidkit_last_error());
+            status = 1;
+        }
+    }
+    if (late && status == 0) {
+        fputc('\n', stderr);
+        status = 3;
+    }
+    for (int i = 0; i < n; i++)
+        pidkit_proc_close(procs[i]);
+    free(procs);
+    free(pids);
+    return status;
+}
+
 /* -------------------------------------------------------------- version */
 
 static int cmd_version(int argc, char **argv)
@@ -657,6 +1231,9 @@ static const struct {
     { "run", cmd_run, USAGE_RUN },
     { "status", cmd_status, USAGE_STATUS },
     { "stop", cmd_stop, USAGE_STOP },
+    { "ps", cmd_ps, USAGE_PS },
+    { "kill", cmd_kill, USAGE_KILL },
+    { "wait", cmd_wait, USAGE_WAIT },
     { "version", cmd_version, USAGE_VERSION },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

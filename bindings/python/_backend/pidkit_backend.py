@@ -158,8 +158,13 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
 
 
+# Non-Python files of the package: the PEP 561 marker (the package is typed).
+_DATA_FILES = [("pidkit/py.typed", os.path.join(ROOT, "pidkit", "py.typed"))]
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     files, has_lib = _package_files()
+    files += _DATA_FILES
     entries = [(arcname, _read(path), 0o755 if arcname.endswith(SONAME) else 0o644) for arcname, path in files]
     return _write_wheel(wheel_directory, entries, _tag(has_lib))
 
@@ -187,5 +192,7 @@ def build_sdist(sdist_directory, config_settings=None):
         for rel in paths:
             if os.path.exists(os.path.join(ROOT, rel)):
                 add(rel, _read(os.path.join(ROOT, rel)))
+        for arcname, path in _DATA_FILES:
+            add(arcname, _read(path))
         add("PKG-INFO", _metadata().encode())
     return filename

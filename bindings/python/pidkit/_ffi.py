@@ -8,6 +8,7 @@ mirror the header member by member.
 
 import ctypes
 import os
+from typing import Any, Dict, Iterator, List, Tuple
 
 SONAME = "libpidkit.so.0"
 
@@ -119,7 +120,7 @@ _P = ctypes.POINTER
 _char_pp = _P(ctypes.c_char_p)
 
 # name: (restype, argtypes). In the order of include/pidkit.h.
-PROTOTYPES = {
+PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pidkit_version": (ctypes.c_char_p, []),
     "pidkit_last_error": (ctypes.c_char_p, []),
     "pidkit_getpid": (pid_t, []),
@@ -169,7 +170,7 @@ PROC_FUNCTIONS = {
 OPTIONAL = {"pidkit_notify"} | PROC_FUNCTIONS
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     """Where to look for the library, in order (see the package docstring)."""
     here = os.path.dirname(os.path.abspath(__file__))
     yield os.path.join(here, SONAME)
@@ -179,7 +180,7 @@ def _candidates():
         yield os.path.join(os.path.dirname(bindings), "build", SONAME)
 
 
-def load():
+def load() -> Tuple[ctypes.CDLL, str]:
     """Returns (CDLL, path): PIDKIT_LIBRARY, next to the package, the
     checkout's build/, then the dynamic loader's search path."""
     env = os.environ.get("PIDKIT_LIBRARY")
@@ -188,7 +189,7 @@ def load():
             return ctypes.CDLL(env), env
         except OSError as e:
             raise ImportError(f"pidkit: cannot load PIDKIT_LIBRARY={env}: {e}") from e
-    tried = []
+    tried: List[str] = []
     for path in _candidates():
         path = os.path.normpath(path)
         if os.path.exists(path):
@@ -209,9 +210,9 @@ def load():
     )
 
 
-def declare(lib):
+def declare(lib: ctypes.CDLL) -> List[str]:
     """Sets restype/argtypes on every function; returns the names declared."""
-    declared = []
+    declared: List[str] = []
     for name, (restype, argtypes) in PROTOTYPES.items():
         try:
             fn = getattr(lib, name)

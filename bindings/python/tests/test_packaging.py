@@ -49,6 +49,7 @@ class Wheel(TestCase):
                 data = z.read(path)
                 want = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
                 self.assertEqual((digest, int(size)), (f"sha256={want}", len(data)), path)
+            self.assertIn("pidkit/py.typed", names)   # PEP 561: the package is typed
             self.assertFalse(any(n.startswith("tests/") for n in names))
             self.assertNotIn("pidkit/libpidkit.so.0", names)
 
