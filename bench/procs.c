@@ -121,12 +121,16 @@ static int count_proc(void)
 
 struct row {
     pid_t pid, ppid, pgid, sid;
+    unsigned uid;
     char comm[32];
 };
 
 /* The floor: one getdents64 pass, openat/read/close of PID/stat per pid,
- * parse comm,pid,ppid,pgid,sid. No checks beyond a complete line. */
-static int floor_list(struct row *rows, int max)
+ * parse comm,pid,ppid,pgid,sid. No checks beyond a complete line. With
+ * `with_uid` (the same-guarantees floor), also openat/read/close of
+ * PID/status for the real uid, as pidkit does for full rows (stat does not
+ * have it; the owner of /proc/PID is the effective uid). */
+static int floor_list_as(struct row *rows, int max, int with_uid)
 {
     static char dents[65536];
     int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -168,10 +172,30 @@ static int floor_list(struct row *rows, int max)
             o->ppid = (pid_t)strtol(p, &p, 10);
             o->pgid = (pid_t)strtol(p, &p, 10);
             o->sid = (pid_t)strtol(p, &p, 10);
+            if (with_uid) {
+                static char sbuf[4096];
+                memcpy(path + len, "/status", 8);
+                int sfd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+                ssize_t sr = sfd >= 0 ? read(sfd, sbuf, sizeof sbuf - 1) : -1;
+                if (sfd >= 0)
+                    close(sfd);
+                if (sr <= 0) {
+                    n--;
+                    continue;
+                }
+                sbuf[sr] = 0;
+                char *u = strstr(sbuf, "\nUid:");
+                o->uid = u ? (unsigned)strtoul(u + 5, NULL, 10) : 0;
+            }
         }
     }
     close(dir);
     return n;
+}
+
+static int floor_list(struct row *rows, int max)
+{
+    return floor_list_as(rows, max, 0);
 }
 
 static pidkit_proc_info *pk_rows;
@@ -226,21 +250,24 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
     max_rows = extra + 4096;
     pk_rows = calloc((size_t)max_rows, sizeof *pk_rows);
     fl_rows = calloc((size_t)max_rows, sizeof *fl_rows);
-    const char *names[3] = { "pidkit", "floor", "ps" };
-    long checked[3] = { 0 };
-    static struct samples smp[3];
+    const char *names[4] = { "pidkit", "floor", "ps", "floor-same" };
+    long checked[4] = { 0 };
+    static struct samples smp[4];
     int ps_iters = extra >= 5000 ? 1 : 3;
     for (int rep = -1; rep < reps; rep++) {
         for (int r = 0; r < iters; r++) {
-            int order[3] = { 0, 1, 2 };
-            shuffle(order, 3);
-            for (int k = 0; k < 3; k++) {
+            int order[4] = { 0, 1, 2, 3 };
+            shuffle(order, 4);
+            for (int k = 0; k < 4; k++) {
                 int impl = order[k];
                 if (impl == 2 && r >= ps_iters)
                     continue;
                 int base = count_proc();
                 uint64_t t0 = now_ns();
-                int n = impl == 0 ? pidkit_list() : impl == 1 ? floor_list(fl_rows, max_rows) : ps_list();
+                int n = impl == 0   ? pidkit_list()
+                        : impl == 1 ? floor_list(fl_rows, max_rows)
+                        : impl == 3 ? floor_list_as(fl_rows, max_rows, 1)
+                                    : ps_list();
                 uint64_t t = now_ns() - t0;
                 check_count(names[impl], n, base);
                 if (impl == 0) {
@@ -253,14 +280,14 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
                 checked[impl]++;
             }
         }
-        for (int impl = 0; impl < 3; impl++) {
+        for (int impl = 0; impl < 4; impl++) {
             if (rep >= 0)
                 emit_samples(row, names[impl], rep, &smp[impl]);
             smp[impl].n = 0;
             smp[impl].ops = 0;
         }
     }
-    for (int impl = 0; impl < 3; impl++)
+    for (int impl = 0; impl < 4; impl++)
         emit_check(row, names[impl], "every process listed, the caller among them", checked[impl]);
     kill_extra(holder, extra);
     return 0;

@@ -96,6 +96,8 @@ ROW_NAMES = {
     ("list-1k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
     ("list-10k", "pidkit"): "**pidkit** pidkit_proc_list (full rows: real uid from status)",
     ("list-1k", "floor"): "floor (getdents64 + openat/read/close of stat)",
+    ("list-1k", "floor-same"): "floor with the real uid too (+ openat/read/close of status, as pidkit's full rows)",
+    ("list-10k", "floor-same"): "floor with the real uid too (+ openat/read/close of status, as pidkit's full rows)",
     ("list-10k", "floor"): "floor (getdents64 + openat/read/close of stat)",
     ("list-1k", "ps"): "`ps -e -o comm,pid,ppid,pgid,sid`",
     ("list-10k", "ps"): "`ps -e -o comm,pid,ppid,pgid,sid`",
