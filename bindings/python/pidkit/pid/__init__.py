@@ -95,6 +95,9 @@ import signal
 import sys
 import tempfile
 from contextlib import ContextDecorator
+from types import FrameType, TracebackType
+from typing import (IO, Any, Callable, Literal, NoReturn, Optional, TextIO, Type, TypeVar, Union,
+                    cast)
 
 import pidkit as _pidkit
 
@@ -122,6 +125,12 @@ PID_CHECK_NOTRUNNING = "PID_CHECK_NOTRUNNING"
 
 DEFAULT_CHMOD = 0o644
 
+# A directory or file name argument (os.path's str inputs).
+_StrPath = Union[str, "os.PathLike[str]"]
+# register_term_signal_handler: "auto", a bool, or a handler for signal.signal().
+_TermHandler = Union[Literal["auto"], bool, Callable[[int, Optional[FrameType]], Any]]
+_PidFileT = TypeVar("_PidFileT", bound="PidFile")
+
 
 # ---------------------------------------------------------------- errors
 # pid's hierarchy: PidFileConfigurationError is not a PidFileError, none of
@@ -144,7 +153,7 @@ class PidFileAlreadyRunningError(PidFileError):
     """Another copy runs; ``pid`` is its pid (None if not known yet) and
     ``message`` the text."""
 
-    def __init__(self, message, pid=None):
+    def __init__(self, message: str, pid: Optional[int] = None) -> None:
         # As pid does: args is (message,), with .message and .pid beside.
         self.message = message
         self.pid = pid
@@ -154,12 +163,12 @@ class PidFileAlreadyLockedError(PidFileError):
     """Another copy holds the lock. ``args[0]`` is the pidkit
     PidFileHeldError; ``pid`` the holder (pidkit's addition)."""
 
-    pid = None
+    pid: Optional[int] = None
 
 
 # ---------------------------------------------------------------- defaults
 
-def _writable_dir(path):
+def _writable_dir(path: _StrPath) -> bool:
     try:
         effective = os.access in os.supports_effective_ids
     except AttributeError:
@@ -167,7 +176,7 @@ def _writable_dir(path):
     return os.access(path, os.W_OK | os.X_OK, effective_ids=effective)
 
 
-def _default_pid_dir():
+def _default_pid_dir() -> str:
     """pid's choice: the first of the per-user and system run directories the
     caller may write into, else the temporary directory."""
     uid = os.geteuid()
@@ -180,18 +189,18 @@ def _default_pid_dir():
 DEFAULT_PID_DIR = _default_pid_dir()
 
 
-def _exit_on_sigterm(signum, frame):
+def _exit_on_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
     """The SIGTERM handler pid installs: leave through SystemExit so that
     ``atexit`` hooks (close()) run."""
     raise SystemExit(1)
 
 
-def _first_line(data):
+def _first_line(data: bytes) -> str:
     """The stripped first line of a pidfile's content, as pid reads it."""
     return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
 
 
-def _read_unheld(path):
+def _read_unheld(path: str) -> bytes:
     """Content of a pidfile nobody is known to hold, without following a
     symbolic link or blocking on a FIFO. b"" if it vanished."""
     try:
@@ -210,10 +219,13 @@ class PidFile(ContextDecorator):
     """pid's PidFile on pidkit's lock: see the module docstring for the
     arguments and for where it differs."""
 
-    def __init__(self, pidname=None, piddir=None, enforce_dotpid_postfix=True,
-                 register_term_signal_handler="auto", register_atexit=True,
-                 lock_pidfile=True, chmod=DEFAULT_CHMOD, uid=-1, gid=-1, force_tmpdir=False,
-                 allow_samepid=False, *, filename=None):
+    def __init__(self, pidname: Optional[str] = None, piddir: Optional[_StrPath] = None,
+                 enforce_dotpid_postfix: bool = True,
+                 register_term_signal_handler: _TermHandler = "auto",
+                 register_atexit: bool = True, lock_pidfile: bool = True,
+                 chmod: Optional[int] = DEFAULT_CHMOD, uid: int = -1, gid: int = -1,
+                 force_tmpdir: bool = False, allow_samepid: bool = False, *,
+                 filename: Optional[_StrPath] = None) -> None:
         self.pidname = pidname
         self.piddir = piddir
         self.enforce_dotpid_postfix = enforce_dotpid_postfix
@@ -226,18 +238,20 @@ class PidFile(ContextDecorator):
         self.force_tmpdir = force_tmpdir
         self.allow_samepid = allow_samepid
 
-        self.fh = None
-        self.filename = None if filename is None else os.path.abspath(os.fspath(filename))
-        self.pid = None
+        self.fh: Optional[TextIO] = None
+        self.filename: Optional[str] = (None if filename is None
+                                        else os.path.abspath(os.fspath(filename)))
+        self.pid: Optional[int] = None
 
-        self._logger = None
+        self._logger: Optional[logging.Logger] = None
         self._is_setup = False
         self._need_cleanup = False
-        self._pf = None          # the pidkit.PidFile while this object holds the file
-        self._holder = None      # the process (C getpid) that acquired it
+        # the pidkit.PidFile while this object holds the file
+        self._pf: Optional[_pidkit.PidFile] = None
+        self._holder: Optional[int] = None      # the process (C getpid) that acquired it
 
     @property
-    def logger(self):
+    def logger(self) -> logging.Logger:
         """pid's logger ("PidFile"), debug messages only."""
         if self._logger is None:
             self._logger = logging.getLogger("PidFile")
@@ -245,7 +259,7 @@ class PidFile(ContextDecorator):
 
     # -- setup
 
-    def setup(self):
+    def setup(self) -> None:
         """Once per object: record the pid, make the file name, install the
         SIGTERM handler and the atexit hook as configured."""
         if self._is_setup:
@@ -261,7 +275,7 @@ class PidFile(ContextDecorator):
             atexit.register(self.close)
         self._is_setup = True
 
-    def _make_filename(self):
+    def _make_filename(self) -> str:
         name = self.pidname
         if name is None:
             name = os.path.basename(sys.argv[0]) + ".pid"
@@ -284,7 +298,7 @@ class PidFile(ContextDecorator):
             raise IOError(f"Pid file directory '{directory}' cannot be written to")
         return os.path.abspath(os.path.join(directory, name))
 
-    def _register_term_signal(self):
+    def _register_term_signal(self) -> None:
         want = self.register_term_signal_handler
         if want == "auto":
             want = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -295,19 +309,19 @@ class PidFile(ContextDecorator):
 
     # -- state
 
-    def _holding(self):
+    def _holding(self) -> bool:
         """True in the process that acquired the file, while it holds it (a
         forked child's inherited copy does not count)."""
         return self._pf is not None and self._holder == _pidkit.getpid()
 
-    def _running(self, pid):
+    def _running(self, pid: Optional[int]) -> PidFileAlreadyRunningError:
         if pid:
             return PidFileAlreadyRunningError(f"Program already running with pid: {pid}", pid=pid)
         return PidFileAlreadyRunningError("Program already running (its pid is not written yet)")
 
     # -- check
 
-    def check(self):
+    def check(self) -> str:
         """PID_CHECK_NOFILE, PID_CHECK_EMPTY, PID_CHECK_SAMEPID or
         PID_CHECK_NOTRUNNING; PidFileAlreadyRunningError when a live
         process holds the file, PidFileUnreadableError for content that is
@@ -315,15 +329,16 @@ class PidFile(ContextDecorator):
         self.setup()
         self.logger.debug("%r check pidfile: %s", self, self.filename)
         if self._holding():
+            assert self._pf is not None             # _holding() says so
             data = os.pread(self._pf.fileno(), 4096, 0)
             return self._judge_content(data, held_by=_pidkit.getpid())
         try:
-            os.lstat(self.filename)
+            os.lstat(cast(str, self.filename))      # setup() made it
         except FileNotFoundError:
             return PID_CHECK_NOFILE
-        holder = _pidkit.check(self.filename)       # OSError for a symlink or special file
+        holder = _pidkit.check(cast(str, self.filename))    # OSError for a symlink or special file
         try:
-            data = _read_unheld(self.filename)
+            data = _read_unheld(cast(str, self.filename))
         except OSError:
             if holder is None:
                 raise
@@ -335,7 +350,7 @@ class PidFile(ContextDecorator):
             raise self._running(holder or written)
         return self._judge_content(data, held_by=None)
 
-    def _parse(self, data, quiet=False):
+    def _parse(self, data: bytes, quiet: bool = False) -> Optional[int]:
         text = _first_line(data)
         if not text:
             return None
@@ -346,7 +361,7 @@ class PidFile(ContextDecorator):
                 return None
             raise PidFileUnreadableError(exc) from exc
 
-    def _judge_content(self, data, held_by):
+    def _judge_content(self, data: bytes, held_by: Optional[int]) -> str:
         written = self._parse(data)
         if written is None:
             return PID_CHECK_EMPTY
@@ -358,7 +373,7 @@ class PidFile(ContextDecorator):
 
     # -- create / close
 
-    def create(self):
+    def create(self) -> None:
         """Take the pidfile (creating it, or taking over a stale one) and
         write the caller's pid. PidFileAlreadyLockedError (with
         ``lock_pidfile=False`` or ``allow_samepid``:
@@ -380,7 +395,7 @@ class PidFile(ContextDecorator):
         if self._pf is not None:
             # A forked child's inherited copy: close it (never the parent's lock).
             self._drop_handle()
-        pf = _pidkit.PidFile(self.filename, mode=self.chmod or DEFAULT_CHMOD)
+        pf = _pidkit.PidFile(cast(str, self.filename), mode=self.chmod or DEFAULT_CHMOD)
         try:
             pf.acquire()
         except _pidkit.PidFileHeldError as held:
@@ -404,7 +419,7 @@ class PidFile(ContextDecorator):
         self._pf, self._holder, self.fh = pf, _pidkit.getpid(), fh
         self._need_cleanup = True
 
-    def close(self, fh=None, cleanup=None):
+    def close(self, fh: Optional[IO[Any]] = None, cleanup: Optional[bool] = None) -> None:
         """Release the pidfile: remove it (if the path still names the file
         this object locked), unlock and close. In a forked child only the
         child's copy is closed. See the module docstring for ``cleanup``."""
@@ -430,11 +445,12 @@ class PidFile(ContextDecorator):
             self._remove_if_stale()
             self._need_cleanup = False
 
-    def _restore_own_pid(self):
+    def _restore_own_pid(self) -> None:
         """pidkit's release leaves a file whose pid is not the releaser's (a
         forked child took it over). Nothing in this module hands the file to
         another process, so a foreign pid in it was written by hand: put the
         owner's back so the release removes the file as pid does."""
+        assert self._pf is not None             # only called while _holding()
         try:
             data = os.pread(self._pf.fileno(), 4096, 0)
             if self._parse(data, quiet=True) != self._holder:
@@ -442,15 +458,16 @@ class PidFile(ContextDecorator):
         except OSError:
             pass
 
-    def _drop_handle(self):
+    def _drop_handle(self) -> None:
         pf, self._pf, self._holder = self._pf, None, None
+        assert pf is not None                   # only called when self._pf is set
         pf.release()
 
-    def _remove_if_stale(self):
+    def _remove_if_stale(self) -> None:
         """Remove the file at the path only if nobody holds it: lock it, then
         let pidkit's release remove it. A symbolic link or anything but a
         regular file is left alone."""
-        pf = _pidkit.PidFile(self.filename, write=False)
+        pf = _pidkit.PidFile(cast(str, self.filename), write=False)    # close() checked it
         try:
             pf.acquire()
         except (_pidkit.PidFileHeldError, FileNotFoundError):
@@ -464,9 +481,11 @@ class PidFile(ContextDecorator):
         finally:
             pf.release()
 
-    def __enter__(self):
+    def __enter__(self: _PidFileT) -> _PidFileT:
         self.create()
         return self
 
-    def __exit__(self, exc_type=None, exc_value=None, exc_tb=None):
+    def __exit__(self, exc_type: Optional[Type[BaseException]] = None,
+                 exc_value: Optional[BaseException] = None,
+                 exc_tb: Optional[TracebackType] = None) -> None:
         self.close()
