@@ -89,10 +89,20 @@ static pid_t start_extra(int extra)
     return holder;
 }
 
-static void kill_extra(pid_t holder)
+static int count_proc(void);
+
+/* Kills them and waits until they are gone from /proc (the next program's
+ * listing must not count them). */
+static void kill_extra(pid_t holder, int extra)
 {
+    int before = count_proc();
     kill(-holder, SIGKILL);
     waitpid(holder, NULL, 0);
+    uint64_t end = now_ns() + 30000000000ull;
+    while (count_proc() > before - extra + 50 && now_ns() < end) {
+        struct timespec ms = { 0, 5000000 };
+        nanosleep(&ms, NULL);
+    }
 }
 
 static int count_proc(void)
@@ -252,7 +262,7 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
     }
     for (int impl = 0; impl < 3; impl++)
         emit_check(row, names[impl], "every process listed, the caller among them", checked[impl]);
-    kill_extra(holder);
+    kill_extra(holder, extra);
     return 0;
 }
 
@@ -611,7 +621,7 @@ static int cmd_count(const char *impl, int n, int extra)
             floor_list(fl_rows, max_rows);
     }
     if (holder)
-        kill_extra(holder);
+        kill_extra(holder, extra);
     return 0;
 }
 

@@ -508,8 +508,9 @@ enum Sent {
 /// Signals every process matching `filter` (see the module docs): each
 /// through a pidfd opened after the scan and re-checked (same start time,
 /// and still matching; parent and descendant membership is judged at the
-/// scan). Descendants are signalled children first. pid 1, the caller and
-/// kernel threads never match; nothing is ever reaped. A stopped member
+/// scan). Descendants are signalled children first. pid 1, the caller,
+/// kernel threads and zombies (already exited) never match; nothing is
+/// ever reaped. A stopped member
 /// also gets SIGCONT after a signal other than SIGKILL and SIGCONT.
 ///
 /// Errors: -EINVAL for an empty filter (every process: never), an id <= 0,

@@ -453,8 +453,11 @@ const KILL_RESULT_ENDS: &[usize] = member_ends!(pidkit_kill_result;
 /// are signalled children before parents. Scans again until a scan finds no
 /// matching process it has not yet signalled, so members forked during the
 /// call are reached too (at most 64 scans; `result->incomplete` says when
-/// that was not enough). pid 1, the caller and kernel threads never count
-/// as matches; nothing is ever reaped. After a signal other than SIGKILL
+/// that was not enough); between scans the pids handed out since the scan
+/// began (/proc/sys/kernel/ns_last_pid) are looked at too, so a chain of
+/// short-lived forks cannot outrun the scans. pid 1, the caller, kernel
+/// threads and zombies (they have exited already) never count as matches;
+/// nothing is ever reaped. After a signal other than SIGKILL
 /// and SIGCONT, a stopped member is also sent SIGCONT so that it can act
 /// on it (as systemd does).
 ///
