@@ -995,8 +995,15 @@ static int cmd_ps(int argc, char **argv)
             continue;
         switch (c) {
         case OPT_MY_SESSION:
+            /* 0 when the session leader lives outside our pid namespace
+             * (a container): that session has no id here to list by. */
             filter.flags |= PIDKIT_PROC_MATCH_SID;
             filter.sid = getsid(0);
+            if (filter.sid <= 0) {
+                fprintf(stderr, "pidkit ps: this session is led from outside the pid namespace "
+                        "(its id here is %d): it cannot be listed\n", (int)filter.sid);
+                return 1;
+            }
             break;
         case 'o':
             if (add_columns(optarg, cols, &ncols) < 0)

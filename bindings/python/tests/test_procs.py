@@ -429,6 +429,8 @@ class KillProcesses(SessionTest):
         self.assertEqual(pidkit.kill_processes(session=sid, sig=0), 5)
         self.assertEqual(len(alive_members(session=sid)), 5)
         # The caller's own session: everyone but the caller (sig 0: nobody hurt).
+        if os.getsid(0) == 0:
+            self.skipTest("our session is led from outside this pid namespace (getsid gives 0)")
         mine = alive_members(session=os.getsid(0))
         n = pidkit.kill_processes(session=os.getsid(0), sig=0)
         self.assertLessEqual(n, len([p for p in mine if p.pid not in (1, os.getpid())]))
