@@ -521,7 +521,10 @@ run wait -t 0 "$w3"
 ok $(is "$rc" 3; echo $?) "wait -t 0 looks once"
 "$PIDKIT" wait -t 10 "$w3" &
 waiter=$!
-sleep 0.2
+# Until the waiter holds a pidfd (its fdinfo names the pid): killed before
+# it opened w3, w3 could be reaped and its pid gone (exit 1), on a loaded
+# machine more than 0.2 s after the start.
+for _ in $(seq 100); do grep -qs "^Pid:.*\b$w3\$" /proc/$waiter/fdinfo/* && break; sleep 0.05; done
 kill "$w3"
 wait "$waiter"
 rc=$?
