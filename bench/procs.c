@@ -198,13 +198,21 @@ static int floor_list(struct row *rows, int max)
     return floor_list_as(rows, max, 0);
 }
 
+static int pidkit_list_as(int no_uid);
+static int pidkit_list(void)
+{
+    return pidkit_list_as(0);
+}
+
 static pidkit_proc_info *pk_rows;
 static struct row *fl_rows;
 static int max_rows;
 
-static int pidkit_list(void)
+static int pidkit_list_as(int no_uid)
 {
-    int n = pidkit_proc_list(NULL, pk_rows, sizeof *pk_rows, (size_t)max_rows);
+    pidkit_proc_filter f = PIDKIT_PROC_FILTER_INIT;
+    f.flags = no_uid ? PIDKIT_PROC_NO_UID : 0;
+    int n = pidkit_proc_list(&f, pk_rows, sizeof *pk_rows, (size_t)max_rows);
     CHECK(n > 0 && n <= max_rows, "pidkit_proc_list: %d (%s)", n, pidkit_last_error());
     return n;
 }
@@ -250,15 +258,15 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
     max_rows = extra + 4096;
     pk_rows = calloc((size_t)max_rows, sizeof *pk_rows);
     fl_rows = calloc((size_t)max_rows, sizeof *fl_rows);
-    const char *names[4] = { "pidkit", "floor", "ps", "floor-same" };
-    long checked[4] = { 0 };
-    static struct samples smp[4];
+    const char *names[5] = { "pidkit", "floor", "ps", "floor-same", "pidkit-nouid" };
+    long checked[5] = { 0 };
+    static struct samples smp[5];
     int ps_iters = extra >= 5000 ? 1 : 3;
     for (int rep = -1; rep < reps; rep++) {
         for (int r = 0; r < iters; r++) {
-            int order[4] = { 0, 1, 2, 3 };
-            shuffle(order, 4);
-            for (int k = 0; k < 4; k++) {
+            int order[5] = { 0, 1, 2, 3, 4 };
+            shuffle(order, 5);
+            for (int k = 0; k < 5; k++) {
                 int impl = order[k];
                 if (impl == 2 && r >= ps_iters)
                     continue;
@@ -267,10 +275,11 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
                 int n = impl == 0   ? pidkit_list()
                         : impl == 1 ? floor_list(fl_rows, max_rows)
                         : impl == 3 ? floor_list_as(fl_rows, max_rows, 1)
+                        : impl == 4 ? pidkit_list_as(1)
                                     : ps_list();
                 uint64_t t = now_ns() - t0;
                 check_count(names[impl], n, base);
-                if (impl == 0) {
+                if (impl == 0 || impl == 4) {
                     int me = 0;
                     for (int i = 0; i < n; i++)
                         me |= pk_rows[i].pid == getpid() && !strcmp(pk_rows[i].comm, "procs");
@@ -280,14 +289,14 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
                 checked[impl]++;
             }
         }
-        for (int impl = 0; impl < 4; impl++) {
+        for (int impl = 0; impl < 5; impl++) {
             if (rep >= 0)
                 emit_samples(row, names[impl], rep, &smp[impl]);
             smp[impl].n = 0;
             smp[impl].ops = 0;
         }
     }
-    for (int impl = 0; impl < 4; impl++)
+    for (int impl = 0; impl < 5; impl++)
         emit_check(row, names[impl], "every process listed, the caller among them", checked[impl]);
     kill_extra(holder, extra);
     return 0;

@@ -378,7 +378,8 @@ def start_extra(n):
 
 
 def list_pidkit(pidkit, me):
-    rows = pidkit.processes()
+    # psutil's side reads name and ppid (and getsid), no uid: neither does this.
+    rows = pidkit.processes(with_uid=False)
     return [(r.comm, r.pid, r.ppid, r.sid) for r in rows]
 
 

@@ -809,6 +809,27 @@ static void test_list_own_session(void)
            self->state == 'R' && strcmp(self->comm, comm) == 0,
        "own row: ppid, pgid, uid, state R, comm \"%s\"", self ? self->comm : "?");
     ok(pidkit_proc_list(&f, NULL, sizeof rows[0], 0) >= 1, "rows NULL with max_rows 0 counts");
+
+    /* PIDKIT_PROC_NO_UID: the same rows without the uid (UINT32_MAX), and
+     * no read of status (strace would show it; here: the rows agree). */
+    pidkit_proc_filter nf = filter_of(PIDKIT_PROC_MATCH_SID | PIDKIT_PROC_NO_UID, getsid(0));
+    pidkit_proc_info nrows[256];
+    int nn = pidkit_proc_list(&nf, nrows, sizeof nrows[0], 256);
+    int nouid = nn >= 1, nme = 0;
+    for (int i = 0; i < nn && i < 256; i++) {
+        nouid &= nrows[i].uid == UINT32_MAX && nrows[i].sid == getsid(0);
+        if (nrows[i].pid == getpid())
+            nme = nrows[i].ppid == getppid() && strcmp(nrows[i].comm, comm) == 0;
+    }
+    ok(nouid && nme, "PIDKIT_PROC_NO_UID: %d rows of the session, uid UINT32_MAX (not read), own row otherwise "
+       "the same", nn);
+    pidkit_proc_filter uf = filter_of(PIDKIT_PROC_MATCH_UID | PIDKIT_PROC_NO_UID, 0);
+    uf.uid = getuid();
+    pidkit_proc_info urow[1];
+    int un = pidkit_proc_list(&uf, urow, sizeof urow[0], 1);
+    ok(un >= 1 && urow[0].uid == getuid(), "... with PIDKIT_PROC_MATCH_UID the uid is read and shown (%d)", un);
+    pidkit_proc_filter only = filter_of(PIDKIT_PROC_NO_UID, 0);
+    ok(pidkit_proc_kill(&only, 0, NULL, NULL) == -EINVAL, "... alone it is no criterion for pidkit_proc_kill (-EINVAL)");
 }
 
 static void test_list_filters(void)

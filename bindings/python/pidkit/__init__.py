@@ -665,6 +665,7 @@ PROC_MATCH_PGID = _ffi.PROC_MATCH_PGID
 PROC_MATCH_PPID = _ffi.PROC_MATCH_PPID
 PROC_MATCH_DESCENDANTS = _ffi.PROC_MATCH_DESCENDANTS
 PROC_MATCH_UID = _ffi.PROC_MATCH_UID
+PROC_NO_UID = _ffi.PROC_NO_UID
 KILL_WAIT = _ffi.KILL_WAIT
 
 # psutil's status strings (psutil.STATUS_*), by /proc/PID/stat state letter.
@@ -982,15 +983,23 @@ def _rows(data: Union[bytes, memoryview]) -> List[ProcInfo]:
 
 def processes(session: Optional[int] = None, pgid: Optional[int] = None, ppid: Optional[int] = None,
               descendants_of: Optional[int] = None,
-              uid: Optional[Union[int, str]] = None) -> List[ProcInfo]:
+              uid: Optional[Union[int, str]] = None, with_uid: bool = True) -> List[ProcInfo]:
     """The processes matching every criterion given (none: every process,
     kernel threads included, as ``ps -e``), in ascending pid order, from one
     read of /proc in one C call: ``session`` (a session id: for "mine" pass
     os.getsid(0)), ``pgid``, ``ppid`` (children of), ``descendants_of`` (its
     children, their children, ...; not itself), ``uid`` (real uid, or a user
-    name). Ids must be > 0 (OSError EINVAL otherwise)."""
+    name). Ids must be > 0 (OSError EINVAL otherwise). ``with_uid=False``
+    skips reading each process's real uid (it is only in /proc/PID/status,
+    which costs about as much as the rest of the listing): rows' ``uid`` is
+    then 4294967295 (unless ``uid`` filters)."""
     global _list_capacity
     f = _filter(session, pgid, ppid, descendants_of, uid)
+    if not with_uid:
+        if f is None:
+            f = _ffi.ProcFilter()
+            f.size = ctypes.sizeof(f)
+        f.flags |= PROC_NO_UID
     fp = None if f is None else ctypes.byref(f)
     size = ctypes.sizeof(_ffi.ProcInfo)
     n = _list_capacity

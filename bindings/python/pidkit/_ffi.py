@@ -111,6 +111,7 @@ PROC_MATCH_PGID = 1 << 1
 PROC_MATCH_PPID = 1 << 2
 PROC_MATCH_DESCENDANTS = 1 << 3
 PROC_MATCH_UID = 1 << 4
+PROC_NO_UID = 1 << 5
 KILL_WAIT = 1 << 0
 
 # The opaque pidkit_pidfile and pidkit_proc handles: passed around as void pointers.

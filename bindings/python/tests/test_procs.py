@@ -288,6 +288,18 @@ class Listing(SessionTest):
         on_disk = {int(d) for d in os.listdir("/proc") if d.isdigit()}
         self.assertGreater(len(on_disk & set(pids)), len(on_disk) * 0.9)
 
+    def test_without_uid_the_rows_are_the_same_but_for_the_uid(self):
+        rows = pidkit.processes(session=os.getsid(0), with_uid=False)
+        me = [r for r in rows if r.pid == os.getpid()]
+        self.assertEqual(len(me), 1)
+        self.assertEqual(me[0].uid, 2**32 - 1, "not read")
+        self.assertEqual(me[0].ppid, os.getppid())
+        self.assertTrue(all(r.uid == 2**32 - 1 for r in rows))
+        mine = pidkit.processes(uid=os.getuid(), with_uid=False)
+        self.assertTrue(mine and all(r.uid == os.getuid() for r in mine), "a uid filter reads it")
+        everyone = pidkit.processes(with_uid=False)
+        self.assertIn(1, [r.pid for r in everyone])
+
     def test_a_listing_larger_than_the_array_grows_it_and_lists_again(self):
         saved = pidkit._list_capacity
         self.addCleanup(setattr, pidkit, "_list_capacity", saved)
