@@ -571,25 +571,26 @@ def render(res, meta, outdir):
 
 
 NOTES = [
-    "**Floor** = a hand-written C version that makes only the necessary system calls for the same job, "
-    "without the checks pidkit makes. **Floor with the same guarantees** (rows 3 and 5) = a hand-written C "
-    "version that makes the same system calls as pidkit and keeps the same promises, so that only pidkit's "
-    "own code differs; where a row has one, **ratio to floor** is this implementation's time / that floor's, "
-    "else / the lean floor's; "
-    "**ratio to best anchor** (pidkit lines) = pidkit's time / the fastest other library's. "
-    "Syscalls/op = (`strace -f -c` of N operations − of 0) / N, less the benchmark harness's own calls.",
-    "Row 1: the floor opens O_CREAT|O_CLOEXEC|O_NOFOLLOW, fstat, flock, skips ftruncate on an empty file, "
-    "getpid, one pwrite; unlink, close. pidkit also re-checks with lstat after the lock that the path still "
-    "names the locked file (a releasing holder may have unlinked it), and at release reads the pid back "
-    "(getpid + pread: a forked child may have taken the pidfile over) and lstats before unlinking "
-    "(never remove a newcomer's file). libbsd does less checking: it follows symlinks (no O_NOFOLLOW), "
-    "truncates twice (flopen's O_TRUNC and pidfile_write), which on ext4 arms the replace-by-truncate "
-    "flush (auto_da_alloc) at close - so its ext4 time swings with the disk's load (0.2 to 3.5 ms per "
-    "cycle between runs on this machine) - and writes no newline. Python `pid` unlinks after it unlocked and "
-    "decides with kill(pid, 0); it is timed with register_atexit=False and "
-    "register_term_signal_handler=False (the defaults register handlers per object). python-daemon's "
-    "TimeoutPIDLockFile (lockfile) takes no lock at all: it creates the file with O_EXCL, so a stale file "
-    "blocks every later start until someone deletes it - it does less work than pidkit.",
+    "**Floor** = a hand-written C version that makes only the necessary system calls for the same "
+    "job, without the checks pidkit makes. **Floor with the same guarantees** (rows 1, 2, 3, 5 and "
+    "7) = a hand-written C version that makes the same system calls as pidkit and keeps the same "
+    "promises, so that only pidkit's own code differs; where a row has one, **ratio to floor** is "
+    "this implementation's time / that floor's, else / the lean floor's; **ratio to best anchor** "
+    "(pidkit lines) = pidkit's time / the fastest other library's. Syscalls/op = (`strace -f -c` of "
+    "N operations − of 0) / N, less the benchmark harness's own calls."    "Row 1: the lean floor opens O_CREAT|O_CLOEXEC|O_NOFOLLOW, fstat, flock, skips ftruncate on an "
+    "empty file, getpid, one pwrite; unlink, close. pidkit (and the same-guarantees floor) open the "
+    "directory once (openat2 RESOLVE_NO_SYMLINKS) and work relative to it, re-check with fstatat "
+    "after the lock that the name still names the locked file and that it has one link, and at "
+    "release read the pid back (getpid + pread: a forked child may have taken the pidfile over) and "
+    "fstatat before unlinkat (never remove a newcomer's file). libbsd does less checking: it "
+    "follows symlinks (no O_NOFOLLOW), truncates twice (flopen's O_TRUNC and pidfile_write), which "
+    "on ext4 arms the replace-by-truncate flush (auto_da_alloc) at close - so its ext4 time swings "
+    "with the disk's load (0.2 to 3.5 ms per cycle between runs on this machine) - and writes no "
+    "newline. Python `pid` unlinks after it unlocked and decides with kill(pid, 0); it is timed "
+    "with register_atexit=False and register_term_signal_handler=False (the defaults register "
+    "handlers per object). python-daemon's TimeoutPIDLockFile (lockfile) takes no lock at all: it "
+    "creates the file with O_EXCL, so a stale file blocks every later start until someone deletes "
+    "it - it does less work than pidkit.",
     "Row 2 runs on tmpfs; the holder is a separate process that holds the file with pidkit (flock; "
     "PIDKIT_PIDFILE_NO_WRITE for the second line). libbsd's pidfile_open retries 20 × 5 ms while the "
     "held file is empty, and reports EINVAL instead of EEXIST when the file ends in a newline (as "
@@ -616,17 +617,19 @@ NOTES = [
     "-errno convention. pidkit_proc_info_get also reports the uid, and the floor parses the same stat "
     "fields by hand. `ps` is run with posix_spawnp (its output read from a pipe; LD_BIND_NOW removed from "
     "its environment); psutil is called on a new Process() each time, as a one-off query does.",
-    "Rows 7-9 (issue 14): the extra processes are children of one holder, all asleep. Row 7: pidkit fills "
-    "whole pidkit_proc_info rows, whose `uid` is the real uid: that takes a read of /proc/PID/status per "
-    "process besides stat (the owner of /proc/PID, one fstatat, would be the effective uid); the floor "
-    "parses comm,pid,ppid,pgid,sid from stat only. psutil's process_iter keeps its Process objects between "
-    "calls (its steady state is measured, the cheaper one). Row 8: every implementation gets a new session "
-    "of 1 000 sleeping processes (made outside the timed region) and must return once all have exited "
-    "(a zombie has exited); the bench process is their subreaper and reaps them afterwards. pidkit re-checks "
-    "every member after pinning it with a pidfd, scans again after the wait (members forked meanwhile), "
-    "and follows new pids between scans; the floor trusts its scan (racy: a recycled pid would be "
-    "signalled). Row 9: a grandchild (not our child) exits at a random moment; the time runs from just "
-    "before its _exit to the waiter's return.",
+    "Rows 7-9 (issue 14): the extra processes are children of one holder, all asleep. Row 7: pidkit "
+    "fills whole pidkit_proc_info rows, whose `uid` is the real uid: that takes a read of "
+    "/proc/PID/status per process besides stat (the owner of /proc/PID, one fstatat, would be the "
+    "effective uid), as the same-guarantees floor does; the lean floor parses "
+    "comm,pid,ppid,pgid,sid from stat only, as pidkit with PIDKIT_PROC_NO_UID reads stat only. "
+    "psutil's process_iter keeps its Process objects between calls (its steady state is measured, "
+    "the cheaper one). Row 8: every implementation gets a new session of 1 000 sleeping processes "
+    "(made outside the timed region) and must return once all have exited (a zombie has exited); "
+    "the bench process is their subreaper and reaps them afterwards. pidkit re-checks every member "
+    "after pinning it with a pidfd, scans again after the wait (members forked meanwhile), and "
+    "follows new pids between scans; the floor trusts its scan (racy: a recycled pid would be "
+    "signalled). Row 9: a grandchild (not our child) exits at a random moment; the time runs from "
+    "just before its _exit to the waiter's return.",
     "Row 6: strip --strip-all copies; RSS = VmRSS after dlopen(RTLD_NOW) − before, in a fresh process "
     "that links only libc (so libgcc_s for pidkit and libmd for libbsd count). libbsd and libdaemon are "
     "plain C; libpidkit.so.0 carries the parts of Rust's standard library it uses.",
@@ -636,32 +639,30 @@ NOTES = [
 # Why pidkit trails where it does: found with strace, perf and by adding
 # pidkit's extra steps one at a time to the floor (see the report of issue 8).
 _PIDFILE_WHY = (
-    "pidkit makes 4 system calls more than the floor (11 against 7), each a deliberate check: an lstat "
-    "after the flock (the path must still name the file it locked: a releasing holder may unlink it "
-    "between our open and our lock), getpid + pread at release (a forked child may have taken the pidfile "
-    "over with pidkit_pidfile_write; only the owner removes it), and an lstat before the unlink (never "
-    "remove a newcomer's file). None can go without reopening a race; where a cycle costs a few µs "
-    "(tmpfs) they are visible, on a disk filesystem they drown in the noise.")
+    "judged by the same-guarantees floor (13 system calls each): pidkit makes 6 more than the lean "
+    "floor (13 against 7), each a deliberate check: openat2 of the directory without symlinks and "
+    "every later step relative to it (issue 13: a user who renames a directory on the path must not "
+    "move a step elsewhere; +close), an fstatat after the flock (the name must still name the file "
+    "it locked, and it must have one link), getpid + pread at release (a forked child may have "
+    "taken the pidfile over with pidkit_pidfile_write; only the owner removes it), and an fstatat "
+    "before the unlinkat (never remove a newcomer's file). Through a root-owned link (Debian's "
+    "/var/run -> /run) the component walk adds 16 system calls: 12.0 µs against 8.1 µs per cycle on "
+    "/run here.")
 _CONTENDED_WHY = (
-    "two system calls more than the floor (open, fstat, flock, flock, pread, close against open, flock, "
-    "pread, close): the fstat is the regular-file check, so that a FIFO, device or directory is -EINVAL "
-    "rather than 'held'; the second flock, a non-blocking shared attempt, tells an exclusive holder "
-    "(which refuses it: -EEXIST) from pidkit_pidfile_check's momentary shared probe (which admits it: "
-    "retry), so that a checker never causes a false -EEXIST. /proc/locks cannot tell them apart: in a "
-    "pid namespace it hides the lock of a holder whose locker has exited. Formatting the "
-    "pidkit_last_error() message adds ~3%.")
+    "judged by the same-guarantees floor (8 system calls each: openat2 of the directory, openat, "
+    "fstat, flock, flock, pread, close, close); the lean floor makes 4. The fstat is the "
+    "regular-file check (a FIFO, device or directory is -EINVAL, not 'held'); the second flock, a "
+    "non-blocking shared attempt, tells an exclusive holder (-EEXIST) from pidkit_pidfile_check's "
+    "momentary shared probe (retry). What remains over the same-guarantees floor is the "
+    "pidkit_last_error() message (built without the formatting machinery since issue 16: one "
+    "allocation, the path copied) and the panic boundary.")
 _DETACH_WHY = (
-    "perf stat over 300 detaches (count mode, the harness's own share subtracted): ~31 page faults per "
-    "detach against ~9 for the floor, and about twice the floor's CPU time, spread over the three "
-    "processes. Already fixed from these findings: the daemon's pid travels with its ready message "
-    "(one wake-up of the original less), the plan is freed only after the readiness wait (frees "
-    "earlier copied pages the children still shared), the original hears the report before the "
-    "service manager's socket is looked up, and only signals with a non-default disposition are "
-    "reset (102 system calls down to 33). What remains: the /proc/self/status read before the fork "
-    "(~12 µs: thread count and the dispositions to reset); minor faults of the two children on "
-    "pidkit's code pages (fork copies no page-table entries of file mappings, and a library's code "
-    "path spans more pages than the floor's few lines); the signal reset, umask and chdir the floor "
-    "skips. glibc daemon(3) does less: one fork, no readiness, nothing closed.")
+    "judged by the same-guarantees floor (the same system calls: /proc/self/status read, signal "
+    "reset, umask, chdir, readiness channel). Since issue 16 the after-fork code lives in one "
+    "module placed in one text section: minor faults in the forked processes went from ~28 to ~23 "
+    "per detach (floor 16-18), in the original from 7.8 to 6.0 (floor 3-4); the rest is the "
+    "children's first touches of pidkit's code and data pages. glibc daemon(3) does less: one fork, "
+    "no readiness, nothing closed.")
 _SPAWN_WHY = (
     "posix_spawn does one level and leaves the program as the caller's child; pidkit's double clone "
     "makes the program nobody's child. ftrace of one pidkit spawn here: 52 µs of preparation before "
@@ -678,11 +679,9 @@ _FOOT_WHY = (
     "messages, catch_unwind at every entry point, thread-local storage); libbsd and libdaemon are "
     "plain C with no runtime.")
 _ID_WHY = (
-    "callgrind counts 120 instructions per pidkit_getsid(0) against 45 for syscall(SYS_getsid, 0): "
-    "the panic boundary (catch_unwind, a Once check, a thread-local depth counter reached through two "
-    "__tls_get_addr calls, as a shared object's TLS is) and the Result mapping add ~75 instructions, "
-    "~20 ns on a ~170 ns system call, more on a busy machine where they miss the cache. Possible fix: "
-    "the id getters cannot panic and could skip the boundary.")
+    "since issue 16 the id getters' success path skips the panic boundary (one system call and an "
+    "integer check, nothing that can panic; an error still goes through it to be worded): what is "
+    "left is a function call and the -errno mapping.")
 WHY = {
     "pidfile-tmpfs": _PIDFILE_WHY, "pidfile-disk": _PIDFILE_WHY,
     "contended-pid": _CONTENDED_WHY, "contended-nopid": _CONTENDED_WHY,
@@ -692,10 +691,10 @@ WHY = {
     "getpgid": _ID_WHY,
     "proc_info": "pidkit also fills the uid (one getuid) and copies the struct by its size field.",
     "size": _FOOT_WHY, "rss": _FOOT_WHY,
-    "list-1k": ("the real uid of each row is in /proc/PID/status, whose generation costs more than stat's "
-                "(all of status is rendered, memory and signal figures included): one more open/read/close "
-                "per process. A caller that asks for rows without `uid` (row_size up to `state`) skips it; "
-                "with the owner of /proc/PID (fstatat) pidkit would report the effective uid instead."),
+    "list-1k": ("judged by the same-guarantees floor (stat and status per process): the real uid of each row is "
+                "in /proc/PID/status, whose generation costs more than stat's (all of status is rendered). With "
+                "PIDKIT_PROC_NO_UID pidkit reads stat only, like the lean floor; what remains over it is "
+                "parsing every stat field of a full row (times, memory, flags) where the floor parses four."),
     "list-10k": "as for the line above.",
     "kill-1k": ("per member one pidfd_open, a second read of its stat after pinning it (the re-check), "
                 "one pidfd_send_signal, and one more full scan after the wait; the floor reads each stat "
