@@ -57,18 +57,21 @@ static void sleep_forever(void)
         pause();
 }
 
-/* EXTRA sleeping children of a holder process; returns the holder (its
- * children die with it: they are killed by kill_extra). */
-static pid_t start_extra(int extra)
+/* A process (in a new process group, or leading a new session) and
+ * `children` sleeping children of it; returns its pid once all exist. */
+static pid_t fork_sleepers(int children, int new_session)
 {
     int p[2];
     CHECK(pipe(p) == 0, "pipe");
-    pid_t holder = fork();
-    CHECK(holder >= 0, "fork");
-    if (holder == 0) {
+    pid_t head = fork();
+    CHECK(head >= 0, "fork");
+    if (head == 0) {
         close(p[0]);
-        setpgid(0, 0);
-        for (int i = 0; i < extra; i++) {
+        if (new_session)
+            setsid();
+        else
+            setpgid(0, 0);
+        for (int i = 0; i < children; i++) {
             pid_t c = fork();
             if (c == 0) {
                 close(p[1]);
@@ -84,9 +87,16 @@ static pid_t start_extra(int extra)
     }
     close(p[1]);
     char x;
-    CHECK(read(p[0], &x, 1) == 1, "could not start %d extra processes", extra);
+    CHECK(read(p[0], &x, 1) == 1, "could not start %d sleeping processes", children + 1);
     close(p[0]);
-    return holder;
+    return head;
+}
+
+/* EXTRA sleeping children of a holder process; returns the holder (its
+ * children die with it: they are killed by kill_extra). */
+static pid_t start_extra(int extra)
+{
+    return fork_sleepers(extra, 0);
 }
 
 static int count_proc(void);
@@ -309,32 +319,7 @@ static int cmd_list(const char *row, int extra, int reps, int iters)
  * zombies, reaped by reap_session after the timed region. */
 static pid_t make_session(int members)
 {
-    int p[2];
-    CHECK(pipe(p) == 0, "pipe");
-    pid_t l = fork();
-    CHECK(l >= 0, "fork");
-    if (l == 0) {
-        close(p[0]);
-        setsid();
-        for (int i = 1; i < members; i++) {
-            pid_t c = fork();
-            if (c == 0) {
-                close(p[1]);
-                sleep_forever();
-            }
-            if (c < 0)
-                _exit(1);
-        }
-        char x = 1;
-        if (write(p[1], &x, 1) != 1)
-            _exit(1);
-        sleep_forever();
-    }
-    close(p[1]);
-    char x;
-    CHECK(read(p[0], &x, 1) == 1, "could not make a session of %d", members);
-    close(p[0]);
-    return l;
+    return fork_sleepers(members - 1, 1);
 }
 
 /* Live (not zombie) members of session sid. */

@@ -125,16 +125,27 @@ pub fn describe(errno: Errno) -> String {
 /// with a newline can then never fake a line of its own in a log.
 pub(crate) struct Shown<'a>(pub(crate) &'a [u8]);
 
-impl fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The usual path is printable ASCII: one write, no per-char work.
+impl<'a> Shown<'a> {
+    /// The bytes as they are, when nothing in them needs escaping
+    /// (printable ASCII but the backslash): the usual path, shown with one
+    /// write and no per-character work.
+    pub(crate) fn plain(&self) -> Option<&'a str> {
         if self
             .0
             .iter()
             .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
         {
-            // Printable ASCII is UTF-8.
-            return f.write_str(std::str::from_utf8(self.0).map_err(|_| fmt::Error)?);
+            std::str::from_utf8(self.0).ok()
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(plain) = self.plain() {
+            return f.write_str(plain);
         }
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();

@@ -60,7 +60,7 @@ pub(crate) fn locate<'a>(path: &'a CStr, what: &str) -> Result<Located<'a>> {
     if b.is_empty() {
         return Err(Error::new(Errno::ENOENT, format!("{what} path is empty")));
     }
-    let trimmed_len = b.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
+    let (start, trimmed_len) = leaf_span(b);
     if trimmed_len == 0 {
         // "/" or "//": the root directory itself.
         return Err(Error::new(
@@ -68,10 +68,6 @@ pub(crate) fn locate<'a>(path: &'a CStr, what: &str) -> Result<Located<'a>> {
             format!("{what} {} is the root directory", Shown(b)),
         ));
     }
-    let start = b[..trimmed_len]
-        .iter()
-        .rposition(|&c| c == b'/')
-        .map_or(0, |i| i + 1);
     let dir: &[u8] = if start == 0 { b"." } else { &b[..start] };
     let trailing_slash = trimmed_len < b.len();
     // The leaf is the tail of the caller's string, NUL included: borrowed,
@@ -116,12 +112,12 @@ pub(crate) fn open_file(
         flags |= libc::O_DIRECTORY;
     }
     let shown = Shown(path.to_bytes());
-    let opened = |dir: &OwnedFd, leaf: &CStr, flags: i32| {
-        openat(dir, leaf, flags, mode).map_err(|e| Error::sys(e, format!("open {what} {shown}")))
-    };
+    let failed = |e: Errno| Error::sys(e, format!("open {what} {shown}"));
+    let opened =
+        |dir: &OwnedFd, leaf: &CStr, flags: i32| openat(dir, leaf, flags, mode).map_err(failed);
     match openat(&at.dir, &at.leaf, flags | libc::O_NOFOLLOW, mode) {
         Err(Errno::ELOOP) => {}
-        r => return r.map_err(|e| Error::sys(e, format!("open {what} {shown}"))),
+        r => return r.map_err(failed),
     }
     // The last component is a link (a log path may well be root's link to
     // elsewhere). Walk the path again with a trail, so that the link's
@@ -139,7 +135,7 @@ pub(crate) fn open_file(
             .ok_or_else(|| walk.sys(Errno::ENOENT, "empty walk"))?;
         match openat(cur, &leaf, flags | libc::O_NOFOLLOW, mode) {
             Err(Errno::ELOOP) => {}
-            r => return r.map_err(|e| Error::sys(e, format!("open {what} {shown}"))),
+            r => return r.map_err(failed),
         }
         let link = opened(cur, &leaf, libc::O_PATH | libc::O_NOFOLLOW)?;
         let st = fstat(&link).map_err(|e| walk.sys(e, "stat"))?;
@@ -164,17 +160,26 @@ pub(crate) fn open_file(
     }
 }
 
+/// Where a path's last component starts and ends: trailing '/'s are not
+/// part of it, and it starts after the last '/' before them (0: no '/').
+fn leaf_span(p: &[u8]) -> (usize, usize) {
+    let end = p.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
+    let start = p
+        .get(..end)
+        .and_then(|t| t.iter().rposition(|&c| c == b'/'))
+        .map_or(0, |i| i + 1);
+    (start, end)
+}
+
 /// A path's directory part (with its trailing '/', "" when it has none) and
 /// its last component (trailing '/'s cut off).
 fn split_last(p: &[u8]) -> (&[u8], &[u8]) {
-    let end = p.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
-    match p
-        .get(..end)
-        .and_then(|t| t.iter().rposition(|&c| c == b'/'))
-    {
-        Some(i) => (p.get(..=i).unwrap_or(b""), p.get(i + 1..end).unwrap_or(b"")),
-        None if p.first() == Some(&b'/') => (b"/", b""),
-        None => (b"", p.get(..end).unwrap_or(b"")),
+    match leaf_span(p) {
+        (_, 0) if p.first() == Some(&b'/') => (b"/", b""),
+        (start, end) => (
+            p.get(..start).unwrap_or(b""),
+            p.get(start..end).unwrap_or(b""),
+        ),
     }
 }
 
@@ -466,43 +471,18 @@ pub(crate) fn openat(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// fstatat(dir, name, AT_SYMLINK_NOFOLLOW).
+/// fstatat(dir, name, AT_SYMLINK_NOFOLLOW): what `name` in `dir` is now.
 pub(crate) fn stat_at(dir: &OwnedFd, name: &CStr) -> std::result::Result<libc::stat, Errno> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstatat writes one struct stat into `st`; name is NUL-terminated.
-    let r = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if r != 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: fstatat succeeded, so it filled the struct.
-    Ok(unsafe { st.assume_init() })
+    nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 /// fstat(2) of a descriptor.
 pub(crate) fn fstat(fd: &impl AsRawFd) -> std::result::Result<libc::stat, Errno> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes one struct stat into `st`.
-    if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: fstat succeeded, so it filled the struct.
-    Ok(unsafe { st.assume_init() })
-}
-
-/// unlinkat(dir, name, 0).
-pub(crate) fn unlink_at(dir: &OwnedFd, name: &CStr) -> std::result::Result<(), Errno> {
-    // SAFETY: name is NUL-terminated; dir is open.
-    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(())
+    nix::sys::stat::fstat(fd.as_raw_fd())
 }
 
 /// The target of the link `fd` (an O_PATH|O_NOFOLLOW descriptor of it):

@@ -250,8 +250,19 @@ fn open_pidfile(
     mode: libc::mode_t,
     inherit: bool,
 ) -> Result<OwnedFd> {
-    let opened = path::openat(&at.dir, &at.leaf, oflags, mode);
-    let fd = opened.map_err(|e| match e {
+    let fd = path::openat(&at.dir, &at.leaf, oflags, mode).map_err(|e| open_failed(e, path))?;
+    if inherit {
+        // path::openat always adds O_CLOEXEC; INHERIT keeps the lock across exec.
+        // SAFETY: F_SETFD on the descriptor just opened.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
+    }
+    Ok(fd)
+}
+
+/// Why opening the pidfile's name failed, as acquire, check, read and kill
+/// all say it.
+fn open_failed(e: Errno, path: &CStr) -> Error {
+    match e {
         Errno::ELOOP => Error::new(
             e,
             format!(
@@ -272,13 +283,7 @@ fn open_pidfile(
             ),
         ),
         e => Error::sys(e, format!("open pidfile {}", shown(path))),
-    })?;
-    if inherit {
-        // path::openat always adds O_CLOEXEC; INHERIT keeps the lock across exec.
-        // SAFETY: F_SETFD on the descriptor just opened.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
     }
-    Ok(fd)
 }
 
 fn require_regular(st: &FileStat, path: &CStr) -> Result<()> {
@@ -451,28 +456,18 @@ fn held_message(path: &CStr, holder: i32) -> String {
     let b = path.to_bytes();
     let mut m = String::with_capacity(b.len() + 32);
     m.push_str("pidfile ");
-    match std::str::from_utf8(b) {
-        Ok(plain) if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') => {
-            m.push_str(plain)
-        }
-        _ => {
+    match shown(path).plain() {
+        Some(plain) => m.push_str(plain),
+        None => {
             use std::fmt::Write;
             let _ = write!(m, "{}", shown(path));
         }
     }
     m.push_str(" is held by pid ");
-    let mut digits = [0u8; 12];
-    let mut i = digits.len();
-    let mut v = holder.unsigned_abs();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    m.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("?"));
+    let mut digits = [0u8; 24];
+    let mut w = sys::StackWriter::new(&mut digits);
+    w.push_u64(u64::from(holder.unsigned_abs()));
+    m.push_str(w.as_cstr().and_then(|c| c.to_str().ok()).unwrap_or("?"));
     m
 }
 
@@ -760,10 +755,8 @@ impl Pidfile {
         // 0..2 must not replace it with a terminal or /dev/null.
         if self.dir.as_raw_fd() <= 2 {
             let dir = self.dir.try_clone().map_err(|e| {
-                Error::new(
-                    Errno::EMFILE,
-                    format!("move pidfile directory descriptor above stdio: {e}"),
-                )
+                let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE));
+                Error::sys(errno, "move pidfile directory descriptor above stdio")
             })?;
             self.dir = sys::above_stdio(dir)
                 .map_err(|e| Error::sys(e, "move pidfile directory descriptor above stdio"))?;
@@ -779,7 +772,11 @@ impl Pidfile {
             Ok(_) | Err(Errno::ENOENT) => return Ok(()),
             Err(e) => return Err(e),
         }
-        match path::unlink_at(&self.dir, &self.leaf) {
+        match nix::unistd::unlinkat(
+            Some(self.dir.as_raw_fd()),
+            self.leaf.as_c_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        ) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
         }
@@ -839,25 +836,7 @@ fn open_existing(path: &CStr) -> Result<Option<Existing<'_>>> {
     let fd = match path::openat(&at.dir, &at.leaf, flags, 0) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(Errno::ELOOP) => {
-            return Err(Error::new(
-                Errno::ELOOP,
-                format!(
-                    "pidfile {} is a symbolic link (never followed)",
-                    shown(path)
-                ),
-            ))
-        }
-        Err(Errno::ENXIO) => {
-            return Err(Error::new(
-                Errno::EINVAL,
-                format!(
-                    "pidfile {} is a socket or device, not a regular file",
-                    shown(path)
-                ),
-            ))
-        }
-        Err(e) => return Err(Error::sys(e, format!("open pidfile {}", shown(path)))),
+        Err(e) => return Err(open_failed(e, path)),
     };
     let st = fstat(fd.as_raw_fd()).context(|| format!("fstat pidfile {}", shown(path)))?;
     require_regular(&st, path)?;
