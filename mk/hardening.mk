@@ -90,8 +90,8 @@ check-pidns: $(C_TESTS) $(CLI) $(B)/$(SONAME) | hardening-tools
 	@if ! unshare --pid --fork --mount-proc true 2>/dev/null; then \
 	   echo "check-pidns: SKIP, cannot create a pid namespace here (needs root and unshare)"; exit 0; \
 	 fi; \
-	 echo "unshare --pid --fork --mount-proc $(MAKE) test-c check-cli check-python"; \
-	 unshare --pid --fork --mount-proc $(MAKE) --no-print-directory test-c check-cli check-python
+	 echo "unshare --pid --fork --mount-proc $(MAKE) test-rust test-c check-cli check-python"; \
+	 unshare --pid --fork --mount-proc $(MAKE) --no-print-directory test-rust test-c check-cli check-python
 
 # $(B)/c-tests/stress is built by the Makefile's $(B)/c-tests/% rule.
 stress: $(B)/c-tests/stress $(B)/c-tests/test_hostile | hardening-tools
