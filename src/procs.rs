@@ -30,6 +30,7 @@ use crate::ids::{self, ProcInfo};
 use crate::sys;
 use nix::errno::Errno;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -539,7 +540,7 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
     }
     let dir = ProcDir::open(op)?;
     let mut k = Killer {
-        dir,
+        dir: Rc::new(dir),
         filter: *filter,
         me: ids::getpid(),
         seen: HashSet::new(),
@@ -591,7 +592,7 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
 }
 
 struct Killer {
-    dir: ProcDir,
+    dir: Rc<ProcDir>,
     filter: Filter,
     me: i32,
     /// (pid, start time) of every member met so far, signalled or refused.
@@ -619,15 +620,14 @@ impl Killer {
                 return Ok(met);
             }
             self.scans += 1;
-            let me = self.me;
-            let seen = &self.seen;
             // Pids handed out from here on are above `base` (until they
             // wrap around): follow_new looks at those.
             let base = last_pid();
-            let mut found = scan(&self.dir, &self.filter, false, &mut self.dents, &|i| {
-                excluded(i, me) || seen.contains(&(i.pid, i.start_time))
-            })?;
-            if found.is_empty() {
+            let new = match self.filter.ancestor {
+                Some(_) => self.scan_tree(sig)?,
+                None => self.scan_stream(sig)?,
+            };
+            if new == 0 {
                 // Nothing new in the listing; a forking member may have
                 // moved on to a pid past it.
                 let followed = self.follow_new(sig, base)?;
@@ -637,46 +637,93 @@ impl Killer {
                 }
                 continue;
             }
-            // Children before parents: a parent that dies first would have
-            // its children reparented, and a supervisor among them could
-            // restart what was just killed.
-            found.sort_by_key(|f| std::cmp::Reverse(f.depth));
-            // Pin and re-check them all first, then signal them all: the
-            // re-checks read /proc, and processes that are already dying
-            // would compete with them for the CPUs.
-            let mut pinned = Vec::new();
-            for f in found {
-                if !self.seen.insert((f.info.pid, f.info.start_time)) {
-                    continue;
-                }
-                self.tree.insert(f.info.pid);
-                met += 1;
-                let p = loop {
-                    match self.pin(&f.info)? {
-                        Pin::Room(p) => break p,
-                        Pin::Full if !pinned.is_empty() => self.deliver(&mut pinned, sig)?,
-                        Pin::Full => {
-                            return Err(Error::sys(
-                                Errno::EMFILE,
-                                format!("kill: pidfd_open of pid {}", f.info.pid),
-                            ))
-                        }
-                    }
-                };
-                let Some(p) = p else { continue };
-                let full = p.pidfd.as_ref().is_some_and(|fd| !self.below_reserve(fd));
-                pinned.push(p);
-                if full {
-                    self.deliver(&mut pinned, sig)?;
-                }
-            }
-            self.deliver(&mut pinned, sig)?;
+            met += new;
             met += self.follow_new(sig, base)?;
             // With a wait, the scan after it finds what was forked meanwhile.
             if once {
                 return Ok(met);
             }
         }
+    }
+
+    /// One scan for a filter that /proc/PID/stat decides (no ancestor):
+    /// each new member is pinned, re-checked and signalled as soon as the
+    /// scan reaches it, so members already signalled exit on the other CPUs
+    /// while the scan goes on. Returns how many new members it met.
+    fn scan_stream(&mut self, sig: i32) -> Result<u32> {
+        let dir = Rc::clone(&self.dir);
+        let mut dents = std::mem::take(&mut self.dents);
+        let (me, filter) = (self.me, self.filter);
+        let mut met = 0;
+        let mut failure = None;
+        let listed = dir.each_pid(&mut dents, |pid| {
+            if failure.is_some() {
+                return;
+            }
+            let seen = &self.seen;
+            let row = dir.row(pid, filter.uid.is_some(), |i| {
+                filter.matches_stat(i) && !excluded(i, me) && !seen.contains(&(i.pid, i.start_time))
+            });
+            match row {
+                Ok(Some(info)) if fits(filter.uid, info.uid) => match self.meet(&info, sig) {
+                    Ok(n) => met += n,
+                    Err(e) => failure = Some(e),
+                },
+                Ok(_) => {}
+                Err(e) => failure = Some(Error::sys(e, format!("read /proc/{pid}/stat"))),
+            }
+        });
+        self.dents = dents;
+        listed.map_err(|e| Error::sys(e, "list /proc"))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(met),
+        }
+    }
+
+    /// One scan for a descendants filter: the ppid links need the whole
+    /// listing first. Children are signalled before their parents.
+    fn scan_tree(&mut self, sig: i32) -> Result<u32> {
+        let me = self.me;
+        let seen = &self.seen;
+        let mut found = scan(&self.dir, &self.filter, false, &mut self.dents, &|i| {
+            excluded(i, me) || seen.contains(&(i.pid, i.start_time))
+        })?;
+        // Children before parents: a parent that dies first would have
+        // its children reparented, and a supervisor among them could
+        // restart what was just killed.
+        found.sort_by_key(|f| std::cmp::Reverse(f.depth));
+        // Pin and re-check them all first, then signal them all, deepest
+        // first.
+        let mut met = 0;
+        let mut pinned = Vec::new();
+        for f in found {
+            if !self.seen.insert((f.info.pid, f.info.start_time)) {
+                continue;
+            }
+            self.tree.insert(f.info.pid);
+            met += 1;
+            let p = loop {
+                match self.pin(&f.info)? {
+                    Pin::Room(p) => break p,
+                    Pin::Full if !pinned.is_empty() => self.deliver(&mut pinned, sig)?,
+                    Pin::Full => {
+                        return Err(Error::sys(
+                            Errno::EMFILE,
+                            format!("kill: pidfd_open of pid {}", f.info.pid),
+                        ))
+                    }
+                }
+            };
+            let Some(p) = p else { continue };
+            let full = p.pidfd.as_ref().is_some_and(|fd| !self.below_reserve(fd));
+            pinned.push(p);
+            if full {
+                self.deliver(&mut pinned, sig)?;
+            }
+        }
+        self.deliver(&mut pinned, sig)?;
+        Ok(met)
     }
 
     /// Signals the pinned members, in order, and records them.
