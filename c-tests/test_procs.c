@@ -1276,6 +1276,60 @@ static void test_kill_timeout_escalation(void)
     kill_session(l);
 }
 
+/* The leader shrugs SIGTERM off and forks a child (that inherits it) every
+ * 20 ms: the children forked during the first wait are unknown when the
+ * timeout expires; the escalation's rescan must reach them too, or they
+ * would outlive a SIGKILL of their session. */
+static void test_kill_forks_during_escalation(void)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return;
+    pid_t l = fork();
+    if (l == 0) {
+        close(p[0]);
+        setsid();
+        signal(SIGTERM, SIG_IGN);
+        char x = 1;
+        if (write(p[1], &x, 1) != 1)
+            _exit(1);
+        close(p[1]);
+        for (int i = 0; i < 500; i++) {
+            if (fork() == 0)
+                sleep_forever();
+            msleep(20);
+        }
+        sleep_forever();
+    }
+    close(p[1]);
+    char x;
+    if (read(p[0], &x, 1) != 1) {
+        close(p[0]);
+        kill_session(l);
+        return;
+    }
+    close(p[0]);
+    msleep(50);
+    pidkit_proc_filter f = filter_of(PIDKIT_PROC_MATCH_SID, l);
+    pidkit_kill_opts o = PIDKIT_KILL_OPTS_INIT;
+    o.flags = PIDKIT_KILL_WAIT;
+    o.timeout_ms = 200;
+    o.escalate_sig = SIGKILL;
+    pidkit_kill_result res = PIDKIT_KILL_RESULT_INIT;
+    int r = pidkit_proc_kill(&f, SIGTERM, &o, &res);
+    int left = raw_live(0, l);
+    ok(r >= 1 && res.alive == 0 && left == 0,
+       "members forked during the wait get the escalation too: none left alive (r %d, signalled %u, escalated %u, alive %u, live in /proc %d)",
+       r, res.signalled, res.escalated, res.alive, left);
+    ok(res.escalated > res.signalled,
+       "... the ones met after the timeout count as escalated (signalled %u, escalated %u)", res.signalled,
+       res.escalated);
+    kill_session(l);
+    /* The orphans are reparented to init, or to us as a subreaper. */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
 static void test_kill_many_few_fds(void)
 {
     pid_t l = make_session(150);
@@ -1451,6 +1505,7 @@ int main(void)
     test_kill_descendants();
     test_kill_forking_chain();
     test_kill_timeout_escalation();
+    test_kill_forks_during_escalation();
     test_kill_many_few_fds();
     test_kill_eperm_as_nobody();
     test_kill_bad_input();

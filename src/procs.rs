@@ -471,7 +471,8 @@ pub struct KillOptions {
     pub timeout: Option<Duration>,
     /// With `wait` and a timeout: sent to those still alive when the
     /// timeout has passed, which are then waited for once more up to the
-    /// timeout.
+    /// timeout; members that show only then (forked during the first wait)
+    /// get it at once, scan after scan, and count in `escalated`.
     pub escalate: Option<i32>,
 }
 
@@ -549,6 +550,7 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
         report: KillReport::default(),
         scans: 0,
         keep_fds: opts.wait,
+        escalating: false,
         fd_limit: soft_fd_limit(),
         dents: vec![0u8; 32 * 1024],
     };
@@ -572,7 +574,16 @@ pub fn kill(filter: &Filter, sig: i32, opts: &KillOptions) -> Result<KillReport>
     if timed_out {
         if let (Some(esc), Some(t)) = (opts.escalate, opts.timeout) {
             k.escalate(esc)?;
-            k.wait_members(Some(Instant::now() + t))?;
+            // Members forked while the first wait ran (or inside fork(2)
+            // when `esc` arrived) show only now: they get `esc` at once,
+            // scan after scan, within the same second timeout.
+            k.escalating = true;
+            let deadline = Instant::now() + t;
+            while k.wait_members(Some(deadline))? && !k.report.incomplete {
+                if k.signal_new(esc, true)? == 0 {
+                    break;
+                }
+            }
         }
     }
     if opts.wait {
@@ -604,6 +615,9 @@ struct Killer {
     report: KillReport,
     scans: u32,
     keep_fds: bool,
+    /// After the timeout: members met now are sent the escalation signal
+    /// and counted in `escalated`.
+    escalating: bool,
     /// The soft RLIMIT_NOFILE at the start.
     fd_limit: u64,
     dents: Vec<u8>,
@@ -730,15 +744,21 @@ impl Killer {
     fn deliver(&mut self, pinned: &mut Vec<Pinned>, sig: i32) -> Result<()> {
         for p in pinned.drain(..) {
             match self.send_pinned(p, sig)? {
-                Sent::Yes(m) => {
-                    self.report.signalled += 1;
-                    self.members.push(m);
-                }
+                Sent::Yes(m) => self.record(m),
                 Sent::Refused => self.report.refused += 1,
                 Sent::Gone => {}
             }
         }
         Ok(())
+    }
+
+    /// Counts a member just signalled and keeps it for the wait.
+    fn record(&mut self, m: Member) {
+        match self.escalating {
+            true => self.report.escalated += 1,
+            false => self.report.signalled += 1,
+        }
+        self.members.push(m);
     }
 
     /// Signals one member found by a scan or a probe (once per process).
@@ -758,10 +778,7 @@ impl Killer {
             }
         };
         match sent {
-            Sent::Yes(m) => {
-                self.report.signalled += 1;
-                self.members.push(m);
-            }
+            Sent::Yes(m) => self.record(m),
             Sent::Refused => self.report.refused += 1,
             Sent::Gone => {}
         }
